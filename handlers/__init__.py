@@ -1,0 +1,1 @@
+"""Conversation logic. Knows no channel: takes an Incoming event, returns Replies."""
