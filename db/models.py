@@ -1,0 +1,93 @@
+"""Plain records that repositories return: the rest of the code never sees SQL rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    code: str
+    name: str
+    kind: str
+    parent_code: str | None
+    path: str
+    depth: int
+    households: int | None = None
+    eligible_citizens: int | None = None
+    working_age: int | None = None
+    vneid_registered_baseline: int | None = None
+    vneid_activated_baseline: int | None = None
+    cqngai_baseline: int | None = None
+    public_contact: str | None = None
+
+    @property
+    def lineage(self) -> list[str]:
+        """Codes from the root down to this unit."""
+        return [code for code in self.path.split("/") if code]
+
+    def contains(self, other: Unit) -> bool:
+        """True when `other` is this unit or lies below it."""
+        return other.path.startswith(self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: int
+    role: str
+    unit_code: str | None
+    position: str | None
+    display_name: str | None
+    preferred_channel: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Invite:
+    code: str
+    role: str
+    unit_code: str
+    created_by: int | None
+    max_uses: int
+    uses: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Household:
+    id: int
+    village_code: str
+    head_name: str
+    address: str
+    size: int | None
+    visits: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    id: int
+    household_id: int
+    member_id: int
+    village_code: str
+    visit_date: date
+    skills: frozenset[str]
+    dk2: int
+    kh: int
+    cqn: int
+    proficient: bool
+    note: str | None
+    created_at: datetime
+    deleted_at: datetime | None = None
+    head_name: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    channel: str
+    chat_id: str
+    flow: str | None
+    state: str | None
+    data: dict[str, object] = field(default_factory=dict)
+    version: int = 0
+    updated_at: datetime | None = None

@@ -1,0 +1,1 @@
+"""Repositories: intention-revealing functions taking an AsyncConnection."""

@@ -1,0 +1,146 @@
+"""Households and their state, derived from all their live visits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Household
+from db.schema import households, visits
+
+STATE_FIELDS = (
+    "visits",
+    "dvc_payment",
+    "proficient",
+    "vneid_registered",
+    "vneid_activated",
+    "cqngai_installed",
+)
+
+
+def _household(row: Any) -> Household:
+    return Household(
+        id=row.id,
+        village_code=row.village_code,
+        head_name=row.head_name,
+        address=row.address,
+        size=row.size,
+        visits=row.visits,
+    )
+
+
+async def get(conn: AsyncConnection, household_id: int) -> Household | None:
+    row = (await conn.execute(sa.select(households).where(households.c.id == household_id))).first()
+    return _household(row) if row else None
+
+
+async def similar(conn: AsyncConnection, village_code: str, head_key: str) -> list[Household]:
+    """Households of the village whose head's name folds to the same key."""
+    rows = await conn.execute(
+        sa.select(households)
+        .where(households.c.village_code == village_code, households.c.head_key == head_key)
+        .order_by(households.c.id)
+        .limit(5)
+    )
+    return [_household(row) for row in rows]
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    village_code: str,
+    head_name: str,
+    head_key: str,
+    address: str,
+    address_key: str,
+    size: int | None,
+    created_by: int,
+    now: datetime,
+) -> Household:
+    result = await conn.execute(
+        households.insert()
+        .values(
+            village_code=village_code,
+            head_name=head_name,
+            head_key=head_key,
+            address=address,
+            address_key=address_key,
+            size=size,
+            created_by=created_by,
+            created_at=now,
+        )
+        .returning(households.c.id)
+    )
+    return Household(result.scalar_one(), village_code, head_name, address, size)
+
+
+async def set_size(conn: AsyncConnection, household_id: int, size: int) -> None:
+    await conn.execute(households.update().where(households.c.id == household_id).values(size=size))
+
+
+async def address_key_of(conn: AsyncConnection, household_id: int) -> str:
+    return (
+        await conn.execute(
+            sa.select(households.c.address_key).where(households.c.id == household_id)
+        )
+    ).scalar_one()
+
+
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+async def refresh_state(
+    conn: AsyncConnection, household_id: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """Recompute the household's state from its live visits; returns (before, after).
+
+    The household row is locked first (PostgreSQL), so two visits to one household at once
+    are applied one after the other.
+    """
+    row = (
+        await conn.execute(
+            sa.select(*(households.c[name] for name in STATE_FIELDS))
+            .where(households.c.id == household_id)
+            .with_for_update()
+        )
+    ).one()
+    before = {name: int(row._mapping[name]) for name in STATE_FIELDS}
+    live = visits.c.deleted_at.is_(None)
+    agg = (
+        await conn.execute(
+            sa.select(
+                sa.func.count().label("visits"),
+                _count(sa.or_(visits.c.dvc, visits.c.payment)).label("dvc_payment"),
+                _count(visits.c.proficient).label("proficient"),
+                sa.func.coalesce(sa.func.sum(visits.c.dk2), 0).label("vneid_registered"),
+                sa.func.coalesce(sa.func.sum(visits.c.kh), 0).label("vneid_activated"),
+                sa.func.coalesce(sa.func.sum(visits.c.cqn), 0).label("cqngai_installed"),
+            ).where(visits.c.household_id == household_id, live)
+        )
+    ).one()
+    after = {
+        "visits": int(agg.visits),
+        "dvc_payment": 1 if agg.dvc_payment else 0,
+        "proficient": 1 if agg.proficient else 0,
+        "vneid_registered": int(agg.vneid_registered),
+        "vneid_activated": int(agg.vneid_activated),
+        "cqngai_installed": int(agg.cqngai_installed),
+    }
+    if after != before:
+        await conn.execute(
+            households.update()
+            .where(households.c.id == household_id)
+            .values(
+                visits=after["visits"],
+                dvc_payment=bool(after["dvc_payment"]),
+                proficient=bool(after["proficient"]),
+                vneid_registered=after["vneid_registered"],
+                vneid_activated=after["vneid_activated"],
+                cqngai_installed=after["cqngai_installed"],
+            )
+        )
+    return before, after

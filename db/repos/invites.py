@@ -1,0 +1,68 @@
+"""Invite codes that bind a chat to a role and a unit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Invite
+from db.schema import invites
+
+
+def _invite(row: Any) -> Invite:
+    return Invite(
+        code=row.code,
+        role=row.role,
+        unit_code=row.unit_code,
+        created_by=row.created_by,
+        max_uses=row.max_uses,
+        uses=row.uses,
+        expires_at=row.expires_at,
+    )
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    code: str,
+    role: str,
+    unit_code: str,
+    created_by: int | None,
+    max_uses: int,
+    expires_at: datetime,
+    now: datetime,
+) -> Invite:
+    await conn.execute(
+        invites.insert().values(
+            code=code,
+            role=role,
+            unit_code=unit_code,
+            created_by=created_by,
+            max_uses=max_uses,
+            expires_at=expires_at,
+            created_at=now,
+        )
+    )
+    return Invite(code, role, unit_code, created_by, max_uses, 0, expires_at)
+
+
+async def get(conn: AsyncConnection, code: str) -> Invite | None:
+    row = (await conn.execute(sa.select(invites).where(invites.c.code == code))).first()
+    return _invite(row) if row else None
+
+
+async def consume(conn: AsyncConnection, code: str, now: datetime) -> bool:
+    """Use one place of the invite; False when it is used up or expired (atomic)."""
+    result = await conn.execute(
+        invites.update()
+        .where(
+            invites.c.code == code,
+            invites.c.uses < invites.c.max_uses,
+            invites.c.expires_at > now,
+        )
+        .values(uses=invites.c.uses + 1)
+    )
+    return result.rowcount == 1

@@ -1,0 +1,128 @@
+"""People (members, leaders, officers, residents) and their linked chat accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Person
+from db.repos._sql import upsert
+from db.schema import accounts, people, units
+
+_COLUMNS = (
+    people.c.id,
+    people.c.role,
+    people.c.unit_code,
+    people.c.position,
+    people.c.display_name,
+    people.c.preferred_channel,
+)
+
+
+def _person(row: Any) -> Person:
+    return Person(
+        id=row.id,
+        role=row.role,
+        unit_code=row.unit_code,
+        position=row.position,
+        display_name=row.display_name,
+        preferred_channel=row.preferred_channel,
+    )
+
+
+async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> Person | None:
+    row = (
+        await conn.execute(
+            sa.select(*_COLUMNS)
+            .join(accounts, accounts.c.person_id == people.c.id)
+            .where(accounts.c.channel == channel, accounts.c.external_id == external_id)
+        )
+    ).first()
+    return _person(row) if row else None
+
+
+async def get(conn: AsyncConnection, person_id: int) -> Person | None:
+    row = (await conn.execute(sa.select(*_COLUMNS).where(people.c.id == person_id))).first()
+    return _person(row) if row else None
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    role: str,
+    unit_code: str | None,
+    display_name: str | None,
+    now: datetime,
+    preferred_channel: str | None = None,
+) -> Person:
+    result = await conn.execute(
+        people.insert()
+        .values(
+            role=role,
+            unit_code=unit_code,
+            display_name=display_name,
+            preferred_channel=preferred_channel,
+            created_at=now,
+        )
+        .returning(*_COLUMNS)
+    )
+    return _person(result.one())
+
+
+async def link_account(
+    conn: AsyncConnection,
+    *,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    person_id: int,
+    now: datetime,
+) -> None:
+    stmt = upsert(conn, accounts).values(
+        channel=channel,
+        external_id=external_id,
+        chat_id=chat_id,
+        person_id=person_id,
+        linked_at=now,
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[accounts.c.channel, accounts.c.external_id],
+            set_={"person_id": person_id, "chat_id": chat_id, "linked_at": now},
+        )
+    )
+
+
+async def update(conn: AsyncConnection, person_id: int, **values: Any) -> None:
+    await conn.execute(people.update().where(people.c.id == person_id).values(**values))
+
+
+async def accounts_of(conn: AsyncConnection, person_id: int) -> list[tuple[str, str]]:
+    rows = await conn.execute(
+        sa.select(accounts.c.channel, accounts.c.chat_id).where(accounts.c.person_id == person_id)
+    )
+    return [(row.channel, row.chat_id) for row in rows]
+
+
+async def in_units(
+    conn: AsyncConnection, unit_codes: list[str], roles: tuple[str, ...]
+) -> list[Person]:
+    rows = await conn.execute(
+        sa.select(*_COLUMNS)
+        .where(people.c.unit_code.in_(unit_codes), people.c.role.in_(roles))
+        .order_by(people.c.id)
+    )
+    return [_person(row) for row in rows]
+
+
+async def in_subtree(conn: AsyncConnection, path: str, roles: tuple[str, ...]) -> list[Person]:
+    rows = await conn.execute(
+        sa.select(*_COLUMNS)
+        .join(units, units.c.code == people.c.unit_code)
+        .where(units.c.path.startswith(path, autoescape=True), people.c.role.in_(roles))
+        .order_by(people.c.id)
+    )
+    return [_person(row) for row in rows]

@@ -1,0 +1,175 @@
+"""Visits: one row per household report, soft-deleted, never rewritten without an audit row."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Visit
+from db.repos._sql import upsert
+from db.schema import SKILL_FLAGS, households, visits
+
+_SELECT = sa.select(visits, households.c.head_name, households.c.address).join(
+    households, households.c.id == visits.c.household_id
+)
+
+
+def _visit(row: Any) -> Visit:
+    m = row._mapping
+    return Visit(
+        id=m["id"],
+        household_id=m["household_id"],
+        member_id=m["member_id"],
+        village_code=m["village_code"],
+        visit_date=m["visit_date"],
+        skills=frozenset(flag for flag in SKILL_FLAGS if m[flag]),
+        dk2=m["dk2"],
+        kh=m["kh"],
+        cqn=m["cqn"],
+        proficient=bool(m["proficient"]),
+        note=m["note"],
+        created_at=m["created_at"],
+        deleted_at=m["deleted_at"],
+        head_name=m["head_name"],
+        address=m["address"],
+    )
+
+
+def _values(
+    skills: frozenset[str], dk2: int, kh: int, cqn: int, proficient: bool
+) -> dict[str, Any]:
+    return {
+        **{flag: flag in skills for flag in SKILL_FLAGS},
+        "dk2": dk2,
+        "kh": kh,
+        "cqn": cqn,
+        "proficient": proficient,
+    }
+
+
+async def insert(
+    conn: AsyncConnection,
+    *,
+    request_key: str,
+    household_id: int,
+    member_id: int,
+    village_code: str,
+    visit_date: date,
+    skills: frozenset[str],
+    dk2: int,
+    kh: int,
+    cqn: int,
+    proficient: bool,
+    note: str | None,
+    now: datetime,
+) -> tuple[int, bool]:
+    """Store a visit once per request key. Returns (visit id, created now)."""
+    stmt = (
+        upsert(conn, visits)
+        .values(
+            request_key=request_key,
+            household_id=household_id,
+            member_id=member_id,
+            village_code=village_code,
+            visit_date=visit_date,
+            note=note,
+            created_at=now,
+            **_values(skills, dk2, kh, cqn, proficient),
+        )
+        .on_conflict_do_nothing(index_elements=[visits.c.request_key])
+        .returning(visits.c.id)
+    )
+    new_id = (await conn.execute(stmt)).scalar_one_or_none()
+    if new_id is not None:
+        return new_id, True
+    existing = await conn.execute(sa.select(visits.c.id).where(visits.c.request_key == request_key))
+    return existing.scalar_one(), False
+
+
+async def get(conn: AsyncConnection, visit_id: int, *, lock: bool = False) -> Visit | None:
+    query = _SELECT.where(visits.c.id == visit_id)
+    if lock:
+        query = query.with_for_update(of=visits)
+    row = (await conn.execute(query)).first()
+    return _visit(row) if row else None
+
+
+async def update(
+    conn: AsyncConnection,
+    visit_id: int,
+    *,
+    visit_date: date,
+    skills: frozenset[str],
+    dk2: int,
+    kh: int,
+    cqn: int,
+    proficient: bool,
+    note: str | None,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        visits.update()
+        .where(visits.c.id == visit_id)
+        .values(
+            visit_date=visit_date,
+            note=note,
+            updated_at=now,
+            **_values(skills, dk2, kh, cqn, proficient),
+        )
+    )
+
+
+async def soft_delete(conn: AsyncConnection, visit_id: int, now: datetime) -> bool:
+    result = await conn.execute(
+        visits.update()
+        .where(visits.c.id == visit_id, visits.c.deleted_at.is_(None))
+        .values(deleted_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def recent(
+    conn: AsyncConnection,
+    *,
+    since: datetime,
+    member_id: int | None = None,
+    village_code: str | None = None,
+    limit: int = 8,
+) -> list[Visit]:
+    """Live visits created since `since`, newest first, by a member or in a village."""
+    query = _SELECT.where(visits.c.deleted_at.is_(None), visits.c.created_at >= since)
+    if member_id is not None:
+        query = query.where(visits.c.member_id == member_id)
+    if village_code is not None:
+        query = query.where(visits.c.village_code == village_code)
+    rows = await conn.execute(query.order_by(visits.c.id.desc()).limit(limit))
+    return [_visit(row) for row in rows]
+
+
+async def tally(
+    conn: AsyncConnection, member_id: int, first_day: date, last_day: date
+) -> dict[str, int]:
+    """A member's own figures between two visit dates (inclusive)."""
+    row = (
+        await conn.execute(
+            sa.select(
+                sa.func.count().label("reports"),
+                sa.func.count(sa.distinct(visits.c.household_id)).label("households"),
+                sa.func.coalesce(sa.func.sum(visits.c.dk2), 0).label("dk2"),
+                sa.func.coalesce(sa.func.sum(visits.c.kh), 0).label("kh"),
+                sa.func.coalesce(sa.func.sum(visits.c.cqn), 0).label("cqn"),
+                sa.func.coalesce(sa.func.sum(sa.case((visits.c.proficient, 1), else_=0)), 0).label(
+                    "proficient"
+                ),
+            ).where(
+                visits.c.member_id == member_id,
+                visits.c.deleted_at.is_(None),
+                visits.c.visit_date >= first_day,
+                visits.c.visit_date <= last_day,
+            )
+        )
+    ).one()
+    return {key: int(value) for key, value in row._mapping.items()}

@@ -1,0 +1,230 @@
+"""Tables, as SQLAlchemy Core metadata. Alembic migrations in db/migrations mirror this file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, on SQLite and PostgreSQL alike."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_FIGURES = (
+    "households",
+    "eligible_citizens",
+    "working_age",
+    "vneid_registered_baseline",
+    "vneid_activated_baseline",
+    "cqngai_baseline",
+)
+
+units = sa.Table(
+    "units",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("parent_code", sa.String(64), nullable=True, index=True),
+    # "/mo-duc/duc-chanh/duc-chanh-an-ba/": subtree queries are a prefix match.
+    sa.Column("path", sa.String(400), nullable=False, index=True),
+    sa.Column("depth", sa.Integer, nullable=False),
+    *(sa.Column(name, sa.Integer, nullable=True) for name in _FIGURES),
+    # Published contact of the village team (chosen by its leader); None = not published.
+    sa.Column("public_contact", sa.String(300), nullable=True),
+)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("role", sa.String(32), nullable=False, server_default="resident"),
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), nullable=True, index=True),
+    sa.Column("position", sa.String(32), nullable=True),
+    sa.Column("display_name", sa.String(100), nullable=True),
+    sa.Column("preferred_channel", sa.String(16), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("external_id", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("chat_id", sa.String(64), nullable=False),
+    sa.Column("linked_at", UTCDateTime(), nullable=False),
+)
+
+invites = sa.Table(
+    "invites",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
+    sa.Column("max_uses", sa.Integer, nullable=False),
+    sa.Column("uses", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+households = sa.Table(
+    "households",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("village_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False),
+    sa.Column("head_name", sa.String(100), nullable=False),
+    sa.Column("head_key", sa.String(100), nullable=False),
+    sa.Column("address", sa.String(200), nullable=False, server_default=""),
+    sa.Column("address_key", sa.String(200), nullable=False, server_default=""),
+    sa.Column("size", sa.Integer, nullable=True),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Derived from all live visits (db/repos/visits.py keeps it in step).
+    sa.Column("visits", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("dvc_payment", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("proficient", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("vneid_registered", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("vneid_activated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cqngai_installed", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_households_village_head", "village_code", "head_key"),
+)
+
+SKILL_FLAGS = (
+    "dvc",
+    "shopping",
+    "payment",
+    "safety",
+    "local_platforms",
+    "vneid_install",
+    "vneid_register",
+    "vneid_activate",
+    "cqngai",
+    "other",
+)
+
+visits = sa.Table(
+    "visits",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("household_id", sa.Integer, sa.ForeignKey("households.id"), nullable=False),
+    sa.Column("member_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("village_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False),
+    sa.Column("visit_date", sa.Date, nullable=False),
+    *(
+        sa.Column(flag, sa.Boolean, nullable=False, server_default=sa.false())
+        for flag in SKILL_FLAGS
+    ),
+    sa.Column("dk2", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("kh", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("cqn", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("proficient", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("note", sa.String(500), nullable=True),
+    # Idempotency: one visit per (channel, incoming update / flow step) however often it is retried.
+    sa.Column("request_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=True),
+    sa.Column("deleted_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_visits_member_date", "member_id", "visit_date"),
+    sa.Index("ix_visits_household", "household_id"),
+)
+
+# Maintained aggregates, one row per unit (village and every ancestor), updated in the
+# report's own transaction: reading statistics never scans visits.
+FIGURES = _FIGURES
+_AGGREGATES = (
+    "reports",
+    "households_visited",
+    "households_dvc_payment",
+    "proficient_households",
+    "vneid_registered",
+    "vneid_activated",
+    "cqngai_installed",
+)
+AGGREGATES = _AGGREGATES
+
+unit_stats = sa.Table(
+    "unit_stats",
+    metadata,
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), primary_key=True),
+    # Subtree totals of the units file's figures, recomputed on every import.
+    *(
+        sa.Column(f"total_{name}", sa.Integer, nullable=False, server_default="0")
+        for name in _FIGURES
+    ),
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in _AGGREGATES),
+)
+
+# The same aggregates per day of visit, for "today" and "yesterday" figures.
+unit_daily_stats = sa.Table(
+    "unit_daily_stats",
+    metadata,
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    *(sa.Column(name, sa.Integer, nullable=False, server_default="0") for name in _AGGREGATES),
+)
+
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("chat_id", sa.String(64), primary_key=True),
+    sa.Column("flow", sa.String(32), nullable=True),
+    sa.Column("state", sa.String(32), nullable=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    # Bumped on every change: buttons carry it, so a stale or double-tapped button is recognised.
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+processed_updates = sa.Table(
+    "processed_updates",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("update_key", sa.String(128), primary_key=True),
+    sa.Column("replies", sa.JSON, nullable=False),
+    sa.Column("processed_at", UTCDateTime(), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("entity", sa.String(32), nullable=False),
+    sa.Column("entity_id", sa.Integer, nullable=True),
+    sa.Column("before", sa.JSON, nullable=True),
+    sa.Column("after", sa.JSON, nullable=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+)

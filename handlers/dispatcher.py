@@ -1,0 +1,228 @@
+"""Routes one incoming event to a command, a flow step or a free-text answer, exactly once.
+
+Per event, in one database transaction:
+1. claim the update key (a redelivered update changes nothing and gets its stored replies);
+2. load the person and the conversation (expired flows are ended with a message);
+3. route: a button → its flow step or action; a command; a typed number or label of the
+   choices last offered → that choice; text inside a flow → the flow; otherwise free text;
+4. save the conversation and the replies, commit. Only then does the channel send anything.
+A DomainError rolls back what the step wrote (savepoint) and answers with its message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+from datetime import timedelta
+
+from db.repos import conversations, people, updates
+from handlers.context import Context
+from handlers.errors import DomainError
+from handlers.events import Choice, Incoming, Reply
+from handlers.services.registry import Services
+from handlers.textnorm import fold
+
+log = logging.getLogger(__name__)
+
+FLOW_TIMEOUT = timedelta(minutes=30)
+Step = Callable[[Context, str], Awaitable[None]]
+_COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
+# Words that work without a slash (Zalo users type them; "huỷ" cancels anywhere).
+_BARE = {"dangky": "dangky", "huy": "huy", "menu": "menu"}
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str
+    run: Step
+    roles: tuple[str, ...] | None  # None: everyone
+    help_key: str | None = None
+
+
+@dataclass
+class Flow:
+    """A named conversation: a handler per state for choices and for typed text."""
+
+    name: str
+    on_choice: dict[str, Step] = field(default_factory=dict)
+    on_text: dict[str, Step] = field(default_factory=dict)
+
+
+class Dispatcher:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.commands: dict[str, Command] = {}
+        self.flows: dict[str, Flow] = {}
+        self.actions: dict[str, Step] = {}
+        self.free_text: Step | None = None
+        self.attachment: Step | None = None
+
+    # --- registration --------------------------------------------------------------------
+    def command(self, command: Command, *aliases: str) -> None:
+        for name in (command.name, *aliases):
+            self.commands[name] = command
+
+    def flow(self, flow: Flow) -> None:
+        self.flows[flow.name] = flow
+
+    def action(self, prefix: str, step: Step) -> None:
+        self.actions[prefix] = step
+
+    # --- handling ----------------------------------------------------------------------
+    async def handle(self, event: Incoming) -> list[Reply]:
+        """Handle one event; returns the replies to send (already committed)."""
+        try:
+            return await self._handle(event)
+        except Exception:
+            log.exception("failed to handle %s update %s", event.channel, event.update_key)
+            return [Reply(self.services.texts.render("errors.internal"))]
+
+    async def _handle(self, event: Incoming) -> list[Reply]:
+        async with self.services.db.transaction() as conn:
+            if not await updates.claim(conn, event.channel, event.update_key, event.at):
+                stored = await updates.replies_of(conn, event.channel, event.update_key)
+                return [Reply.from_json(item) for item in stored or []]
+            person = await people.by_account(conn, event.channel, event.user_id)
+            conversation = await conversations.load(conn, event.channel, event.chat_id)
+            expired = bool(
+                conversation.flow
+                and conversation.updated_at
+                and event.at - conversation.updated_at > FLOW_TIMEOUT
+            )
+            if expired:
+                conversation = replace(conversation, flow=None, state=None, data={})
+            ctx = Context(conn, self.services, event, person, conversation)
+            if expired:
+                ctx.say("flow.expired")
+            try:
+                async with conn.begin_nested():
+                    await self._route(ctx)
+                result = ctx.result()
+            except DomainError as error:
+                # Nothing the step wrote is kept; the conversation stays where it was, so
+                # the buttons already on screen still work.
+                ctx.replies = ctx.replies[:1] if expired else []
+                ctx.say(error.key, **_error_params(ctx, error))
+                result = conversation
+            await conversations.save(conn, result, event.at)
+            await updates.store_replies(
+                conn, event.channel, event.update_key, [r.to_json() for r in ctx.replies]
+            )
+            return ctx.replies
+
+    async def _route(self, ctx: Context) -> None:
+        event = ctx.event
+        if event.choice is not None:
+            await self._on_choice(ctx, event.choice)
+            return
+        text = (event.text or "").strip()
+        if not text:
+            if event.attachment is not None and self.attachment is not None:
+                await self.attachment(ctx, "")
+            else:
+                ctx.say("help.unsupported")
+            return
+        parsed = self._parse_command(text)
+        if parsed is not None:
+            name, args = parsed
+            command = self.commands.get(name)
+            if command is None:
+                ctx.say("help.unknown_command", command=name)
+                return
+            if command.roles is not None and ctx.role not in command.roles:
+                ctx.say("errors.command_not_for_role", command=name)
+                return
+            await command.run(ctx, args)
+            return
+        offered = ctx.conversation.data.get("_offered")
+        if isinstance(offered, list) and offered:
+            matched = _match_offered(text, offered)
+            if matched is not None:
+                await self._on_choice(ctx, matched, typed=True)
+                return
+            if fold(text) == "0" or (ctx.flow and fold(text) in ("huy", "thoi")):
+                await self.commands["huy"].run(ctx, "")
+                return
+        if ctx.flow:
+            flow = self.flows[ctx.flow]
+            step = flow.on_text.get(ctx.state or "")
+            if step is not None:
+                await step(ctx, text)
+                return
+            # A flow waiting for a choice: say so and offer the choices again.
+            _offer_again(ctx, offered if isinstance(offered, list) else [])
+            return
+        if self.free_text is not None:
+            await self.free_text(ctx, text)
+        else:
+            ctx.say("help.menu_hint")
+
+    def _parse_command(self, text: str) -> tuple[str, str] | None:
+        match = _COMMAND.match(text)
+        if match:
+            return fold(match.group(1)), (match.group(2) or "").strip()
+        first, _, rest = text.partition(" ")
+        bare = _BARE.get(fold(first))
+        if bare is not None and (bare != "huy" or not rest):
+            return bare, rest.strip()
+        return None
+
+    async def _on_choice(self, ctx: Context, data: str, *, typed: bool = False) -> None:
+        kind, _, value = data.partition(":")
+        if kind == "a":
+            prefix, _, arg = value.partition(":")
+            action = self.actions.get(prefix)
+            if action is None:
+                ctx.say("flow.stale")
+            else:
+                await action(ctx, arg)
+            return
+        if not kind.startswith("v") or not kind[1:].isdigit():
+            ctx.say("flow.stale")
+            return
+        if int(kind[1:]) != ctx.conversation.version or not ctx.flow:
+            ctx.say("flow.stale")
+            return
+        step = self.flows[ctx.flow].on_choice.get(ctx.state or "")
+        if step is None:
+            ctx.say("flow.stale")
+            return
+        await step(ctx, value)
+
+
+def _match_offered(text: str, offered: list[list[str]]) -> str | None:
+    """A typed '2', a label, or the label without diacritics picks that option."""
+    folded = fold(text).strip(" .)")
+    if folded.isdigit():
+        index = int(folded) - 1
+        return offered[index][0] if 0 <= index < len(offered) else None
+    for data, label in offered:
+        if fold(_strip_marks(label)) == folded:
+            return data
+    return None
+
+
+def _strip_marks(label: str) -> str:
+    return re.sub(r"^[^\w]+", "", label, flags=re.UNICODE).strip()
+
+
+def _offer_again(ctx: Context, offered: list[list[str]]) -> None:
+    """Text came where a choice was expected: offer the same options again, still valid."""
+    rows = []
+    for data, label in offered:
+        kind, _, value = data.partition(":")
+        rows.append([ctx.choice(value, label) if kind.startswith("v") else Choice(data, label)])
+    ctx.say("flow.choose_an_option", rows)
+
+
+def _error_params(ctx: Context, error: DomainError) -> dict[str, Any]:
+    """Fill in what every error template may name: the field's label and the reason."""
+    params: dict[str, Any] = {"reason": "", **error.params}
+    field_name = params.get("field")
+    if field_name and "label" not in params:
+        key = f"labels.field.{field_name}"
+        params["label"] = ctx.text(key) if ctx.services.texts.has(key) else ""
+    return params

@@ -1,0 +1,70 @@
+"""The plain values that cross the channel boundary: what came in, what goes out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Attachment:
+    """A file or photo a person sent (kept by reference; the channel can fetch it)."""
+
+    kind: str  # "photo" | "document"
+    file_id: str
+    file_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One message or button press from a person, on any channel."""
+
+    channel: str
+    chat_id: str
+    user_id: str
+    update_key: str
+    at: datetime
+    text: str | None = None
+    choice: str | None = None
+    display_name: str | None = None
+    attachment: Attachment | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """An option offered to the person: a button on Telegram, a numbered line elsewhere."""
+
+    data: str
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One outgoing message: text (a small HTML subset) and rows of choices.
+
+    `edit` asks the channel to replace the message whose button was pressed, where it can.
+    """
+
+    text: str
+    choices: tuple[tuple[Choice, ...], ...] = ()
+    edit: bool = False
+    photo: bytes | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "choices": [[[c.data, c.label] for c in row] for row in self.choices],
+            "edit": self.edit,
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Reply:
+        return cls(
+            text=value["text"],
+            choices=tuple(tuple(Choice(d, label) for d, label in row) for row in value["choices"]),
+            edit=value.get("edit", False),
+        )
+
+    def flat_choices(self) -> list[Choice]:
+        return [choice for row in self.choices for choice in row]

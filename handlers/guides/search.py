@@ -1,0 +1,470 @@
+"""Find the guide that answers a resident's question, typed the way residents type.
+
+Built once at start-up (`GuideSearch(library, lexicon)`); `ask` is pure and takes well under a
+millisecond per question. How a question is read:
+
+1. Split into sentences; in a long message the sentences that look like the question weigh more
+   than the story around them.
+2. Each word is lower-cased; Central Vietnamese words (răng, mô, rứa...) are mapped while their tone
+   marks are still there; then the word is folded (no tone marks, đ -> d) with its written form
+   kept beside it. Chat abbreviations (ko, dc, mk, sdt...) are expanded, and phrase synonyms ("app
+   bộ công an" -> "vneid") rewritten. Guides go through the same steps, so both sides meet.
+3. Stop words go; the remaining words and the pairs of neighbouring words are the search terms.
+   A word unknown to the guides is mended when it is one edit away from a known word, or when it
+   is known words run together ("cquangngai").
+4. Each guide is scored with BM25F over its fields (title, aliases, keywords, intro, steps). A
+   word typed with tone marks counts fully only where the guide spells it the same way ("giá"
+   does not match "giả"); typed without tone marks it matches every spelling.
+5. Confidence is the share of the question the best guide explains; below a threshold the answer
+   is "none". Guides scoring close to the best one are offered as choices.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from handlers.guides.library import Guide, GuideLibrary
+from handlers.textnorm import strip_diacritics
+
+AnswerKind = Literal["guide", "choices", "none", "greeting", "thanks"]
+
+
+class LexiconError(ValueError):
+    """The search vocabulary file is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the search makes of one message."""
+
+    kind: AnswerKind
+    guide_id: str | None
+    score: float
+    alternatives: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """Scoring constants (measured with bench/ask.py on tests/data/ask_eval.jsonl)."""
+
+    field_weights: Mapping[str, float] = field(
+        default_factory=lambda: {
+            "title": 2.5,
+            "aliases": 3.0,
+            "keywords": 2.0,
+            "intro": 0.8,
+            "steps": 0.5,
+        }
+    )
+    field_b: float = 0.5
+    k1: float = 1.2
+    bigram_weight: float = 1.0
+    story_weight: float = 0.4
+    accent_mismatch: float = 0.35
+    fuzzy_factor: float = 0.75
+    min_confidence: float = 0.3
+    close_ratio: float = 0.85
+    max_alternatives: int = 2
+
+
+Token = tuple[str, str | None]
+"""A word as (folded form, written form); the written form is None when typed without marks."""
+
+_WORD = re.compile(r"\d+|[^\W\d_]+")
+_SENTENCE = re.compile(r"([.!?;\n]+)")
+
+
+def load_lexicon(path: Path) -> dict[str, Any]:
+    """Read the search vocabulary (content/guides/_lexicon.yaml)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise LexiconError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise LexiconError(f"{path}: not a mapping")
+    return data
+
+
+def _is_plain(word: str) -> bool:
+    """True when a word carries no tone or vowel marks (đ allowed)."""
+    bare = word.replace("đ", "d")
+    return bare.isascii() or strip_diacritics(bare) == bare
+
+
+class _Analyzer:
+    """Turns text into clauses of (folded, written) tokens using the lexicon."""
+
+    def __init__(self, lexicon: Mapping[str, Any]) -> None:
+        self.dialect: dict[str, list[Token]] = {
+            _nfc_lower(k): self._raw_tokens(str(v)) for k, v in _mapping(lexicon, "dialect").items()
+        }
+        self.abbreviations: dict[str, list[Token]] = {}
+        for key, value in _mapping(lexicon, "abbreviations").items():
+            self.abbreviations[strip_diacritics(_nfc_lower(str(key)))] = self._raw_tokens(
+                str(value)
+            )
+        self.synonyms: dict[tuple[str, ...], list[Token]] = {}
+        for key, value in _mapping(lexicon, "synonyms").items():
+            source = tuple(f for f, _ in self._expand(self._raw_tokens(str(key)), synonyms=False))
+            target = self._expand(self._raw_tokens(str(value)), synonyms=False)
+            if source and source != tuple(f for f, _ in target):
+                self.synonyms[source] = target
+        self.max_phrase = max((len(k) for k in self.synonyms), default=1)
+        self.stop_forms: set[str] = set()
+        self.stop_bare: set[str] = set()
+        for word in _list(lexicon, "stop_words"):
+            word = _nfc_lower(str(word))
+            self.stop_forms.add(word)
+            if _is_plain(word):
+                self.stop_bare.add(strip_diacritics(word))
+        self.question_words = self._phrases(_list(lexicon, "question_words"))
+        self.greetings = self._phrases(_list(lexicon, "greetings"))
+        self.thanks = self._phrases(_list(lexicon, "thanks"))
+
+    def _phrases(self, items: Iterable[object]) -> set[tuple[str, ...]]:
+        return {
+            tuple(f for f, _ in self._expand(self._raw_tokens(str(p)), synonyms=False))
+            for p in items
+        }
+
+    @staticmethod
+    def _raw_tokens(text: str) -> list[Token]:
+        return [(strip_diacritics(w), w) for w in _WORD.findall(_nfc_lower(text))]
+
+    def _expand(self, tokens: list[Token], *, synonyms: bool = True) -> list[Token]:
+        out: list[Token] = []
+        for fold, form in tokens:
+            raw = form if form is not None else fold
+            if raw in self.dialect:
+                out.extend(self.dialect[raw])
+            elif fold in self.abbreviations and _is_plain(raw):
+                out.extend(self.abbreviations[fold])
+            else:
+                out.append((fold, form))
+        return self._rewrite(out) if synonyms else out
+
+    def _rewrite(self, tokens: list[Token]) -> list[Token]:
+        out: list[Token] = []
+        i = 0
+        while i < len(tokens):
+            for n in range(min(self.max_phrase, len(tokens) - i), 0, -1):
+                key = tuple(f for f, _ in tokens[i : i + n])
+                target = self.synonyms.get(key)
+                if target is not None:
+                    out.extend(target)
+                    i += n
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
+
+    def words(self, text: str, *, typed: bool) -> list[Token]:
+        """Tokens of text; when typed, words without marks get no written form."""
+        tokens: list[Token] = []
+        for word in _WORD.findall(_nfc_lower(text)):
+            fold = strip_diacritics(word)
+            written = None if typed and fold == word else word
+            tokens.append((fold, written))
+        return self._expand(tokens)
+
+    def clauses(self, text: str, *, typed: bool) -> list[tuple[list[Token], bool]]:
+        """Sentences of text as (tokens with stop words, ends with a question mark)."""
+        parts = _SENTENCE.split(text)
+        out: list[tuple[list[Token], bool]] = []
+        for i in range(0, len(parts), 2):
+            tokens = self.words(parts[i], typed=typed)
+            if tokens:
+                ends = parts[i + 1] if i + 1 < len(parts) else ""
+                out.append((tokens, "?" in ends))
+        return out
+
+    def is_stop(self, token: Token) -> bool:
+        """True for words that carry no meaning for search."""
+        fold, form = token
+        if form is not None:
+            return form in self.stop_forms
+        return fold in self.stop_bare
+
+    def content(self, tokens: Sequence[Token]) -> list[Token]:
+        """Tokens without stop words."""
+        return [t for t in tokens if not self.is_stop(t)]
+
+    def has_phrase(self, tokens: Sequence[Token], phrases: set[tuple[str, ...]]) -> bool:
+        """True when any of phrases occurs in tokens (folded)."""
+        folds = [f for f, _ in tokens]
+        for phrase in phrases:
+            n = len(phrase)
+            if any(tuple(folds[i : i + n]) == phrase for i in range(len(folds) - n + 1)):
+                return True
+        return False
+
+    def strip_phrases(self, tokens: Sequence[Token], phrases: set[tuple[str, ...]]) -> list[Token]:
+        """Tokens with every occurrence of phrases removed (longest first)."""
+        longest = max((len(p) for p in phrases), default=0)
+        out: list[Token] = []
+        i = 0
+        while i < len(tokens):
+            for n in range(min(longest, len(tokens) - i), 0, -1):
+                if tuple(f for f, _ in tokens[i : i + n]) in phrases:
+                    i += n
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
+
+
+def _nfc_lower(text: str) -> str:
+    return unicodedata.normalize("NFC", text).lower()
+
+
+def _mapping(lexicon: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = lexicon.get(key) or {}
+    if not isinstance(value, Mapping):
+        raise LexiconError(f"lexicon '{key}' must be a mapping")
+    return value
+
+
+def _list(lexicon: Mapping[str, Any], key: str) -> list[object]:
+    value = lexicon.get(key) or []
+    if not isinstance(value, list):
+        raise LexiconError(f"lexicon '{key}' must be a list")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class _Term:
+    """One query term: a word or a pair of neighbouring words, folded and as written."""
+
+    fold: str
+    written: str | None
+    weight: float
+
+
+class GuideSearch:
+    """Ranks guides for a question; all indexing happens in the constructor."""
+
+    def __init__(
+        self,
+        library: GuideLibrary,
+        synonyms: Mapping[str, Any] | None = None,
+        tuning: Tuning | None = None,
+    ) -> None:
+        self.tuning = tuning or Tuning()
+        self._analyzer = _Analyzer(synonyms or {})
+        self._ids: list[str] = [g.id for g in library.all()]
+        self._postings: dict[str, dict[int, float]] = {}
+        self._vocab_freq: dict[str, int] = defaultdict(int)
+        self._build(library.all())
+        self._deletes: dict[str, list[str]] = defaultdict(list)
+        for word in self._vocab_freq:
+            if len(word) >= 4 and not word.isdigit():
+                for variant in _deletions(word):
+                    self._deletes[variant].append(word)
+        n = len(self._ids)
+        self._idf_unknown = math.log(1 + (n + 0.5) / 0.5)
+
+    # -- indexing --------------------------------------------------------------------------
+
+    def _fields(self, guide: Guide) -> dict[str, list[str]]:
+        steps: list[str] = []
+        for step in guide.steps:
+            steps.extend((step.title, step.text))
+        return {
+            "title": [guide.title],
+            "aliases": list(guide.aliases),
+            "keywords": list(guide.keywords),
+            "intro": [guide.intro] if guide.intro else [],
+            "steps": steps,
+        }
+
+    def _build(self, guides: Sequence[Guide]) -> None:
+        tuning = self.tuning
+        counts: dict[str, list[dict[str, int]]] = {}
+        lengths: dict[str, list[int]] = {}
+        concat: dict[str, tuple[str, ...]] = {}
+        for name in tuning.field_weights:
+            counts[name] = []
+            lengths[name] = []
+        for guide in guides:
+            for name, texts in self._fields(guide).items():
+                if name not in counts:
+                    continue
+                tf: dict[str, int] = defaultdict(int)
+                length = 0
+                for text in texts:
+                    for clause, _ in self._analyzer.clauses(text, typed=False):
+                        words = self._analyzer.content(clause)
+                        length += len(words)
+                        for key in _keys(words):
+                            tf[key] += 1
+                        for fold, _ in words:
+                            self._vocab_freq[fold] += 1
+                        folds = [f for f, _ in clause]
+                        for size in (2, 3):
+                            for i in range(len(folds) - size + 1):
+                                concat.setdefault(
+                                    "".join(folds[i : i + size]), tuple(folds[i : i + size])
+                                )
+                counts[name].append(tf)
+                lengths[name].append(length)
+        self._concat = {k: v for k, v in concat.items() if k not in self._vocab_freq}
+        postings: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+        for name, weight in tuning.field_weights.items():
+            avg = max(1.0, sum(lengths[name]) / max(1, len(lengths[name])))
+            for g, tf in enumerate(counts[name]):
+                norm = 1 - tuning.field_b + tuning.field_b * lengths[name][g] / avg
+                for key, n in tf.items():
+                    postings[key][g] += weight * n / norm
+        self._postings = {k: dict(v) for k, v in postings.items()}
+
+    # -- asking ----------------------------------------------------------------------------
+
+    def ask(self, text: str) -> Answer:
+        """The best guide for a message, a choice of guides, a greeting or thanks, or none."""
+        clauses = self._analyzer.clauses(text, typed=True)
+        everything = [t for c, _ in clauses for t in c]
+        if not everything:
+            return Answer("none", None, 0.0)
+        social = self._social(everything)
+        if social is not None:
+            return Answer(social, None, 1.0)
+        terms = self._terms(clauses)
+        if not terms:
+            return Answer("none", None, 0.0)
+        return self._rank(terms)
+
+    def _social(self, tokens: list[Token]) -> AnswerKind | None:
+        analyzer = self._analyzer
+        thanks = analyzer.has_phrase(tokens, analyzer.thanks)
+        greeting = analyzer.has_phrase(tokens, analyzer.greetings)
+        if not (thanks or greeting):
+            return None
+        rest = analyzer.strip_phrases(tokens, analyzer.thanks | analyzer.greetings)
+        if analyzer.content(rest):
+            return None
+        return "thanks" if thanks else "greeting"
+
+    def _terms(self, clauses: list[tuple[list[Token], bool]]) -> dict[str, _Term]:
+        """Search terms with weights; in a long message the story weighs less than the ask."""
+        tuning = self.tuning
+        analyzer = self._analyzer
+        asks = [q or analyzer.has_phrase(c, analyzer.question_words) for c, q in clauses]
+        weights = [1.0] * len(clauses)
+        if any(asks) and not all(asks):
+            weights = [1.0 if a else tuning.story_weight for a in asks]
+        terms: dict[str, _Term] = {}
+        for (clause, _), weight in zip(clauses, weights, strict=True):
+            words = self._mend(analyzer.content(clause))
+            for fold, written, factor in words:
+                _add(terms, "f:" + fold, written and "w:" + written, weight * factor)
+            for a, b in zip(words, words[1:], strict=False):
+                written = a[1] and b[1] and f"W:{a[1]} {b[1]}"
+                _add(
+                    terms,
+                    f"F:{a[0]} {b[0]}",
+                    written,
+                    weight * tuning.bigram_weight * min(a[2], b[2]),
+                )
+        return terms
+
+    def _mend(self, words: list[Token]) -> list[tuple[str, str | None, float]]:
+        """Words with unknown ones split or corrected, each with a trust factor."""
+        out: list[tuple[str, str | None, float]] = []
+        for fold, written in words:
+            if fold in self._vocab_freq or fold.isdigit():
+                out.append((fold, written, 1.0))
+            elif fold in self._concat:
+                out.extend((part, None, 1.0) for part in self._concat[fold])
+            elif len(fold) >= 4 and (fix := self._correct(fold)):
+                out.append((fix, None, self.tuning.fuzzy_factor))
+            else:
+                out.append((fold, written, 1.0))
+        return out
+
+    def _correct(self, word: str) -> str | None:
+        candidates: set[str] = set(self._deletes.get(word, ()))
+        for variant in _deletions(word):
+            if variant in self._vocab_freq:
+                candidates.add(variant)
+            candidates.update(self._deletes.get(variant, ()))
+        if not candidates:
+            return None
+        return max(sorted(candidates), key=lambda w: self._vocab_freq[w])
+
+    def _rank(self, terms: Mapping[str, _Term]) -> Answer:
+        tuning = self.tuning
+        n = len(self._ids)
+        scores = [0.0] * n
+        ceiling = 0.0
+        for key, term in terms.items():
+            df = len(self._postings.get(key, ()))
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else self._idf_unknown
+            ceiling += term.weight * idf
+            folded = self._postings.get(key)
+            if not folded:
+                continue
+            written = self._postings.get(term.written, {}) if term.written else None
+            for g, tf in folded.items():
+                gain = tf / (tuning.k1 + tf)
+                if written is not None:
+                    exact = written.get(g, 0.0)
+                    gain = max(tuning.accent_mismatch * gain, exact / (tuning.k1 + exact))
+                scores[g] += term.weight * idf * gain
+        ranked = sorted(range(n), key=lambda g: -scores[g])
+        if not ranked or ceiling <= 0:
+            return Answer("none", None, 0.0)
+        best = scores[ranked[0]]
+        confidence = round(best / ceiling, 4)
+        if confidence < tuning.min_confidence:
+            return Answer("none", None, confidence)
+        close = tuple(
+            self._ids[g]
+            for g in ranked[1 : 1 + tuning.max_alternatives]
+            if scores[g] >= tuning.close_ratio * best
+        )
+        return Answer("choices" if close else "guide", self._ids[ranked[0]], confidence, close)
+
+
+def _add(terms: dict[str, _Term], key: str, written: str | None, weight: float) -> None:
+    old = terms.get(key)
+    if old is None or old.weight < weight:
+        if written is None and old is not None:
+            written = old.written
+        terms[key] = _Term(key, written or None, weight)
+
+
+def _keys(words: Sequence[Token]) -> Iterable[str]:
+    """Index keys of a clause: words and neighbour pairs, folded and as written."""
+    for fold, written in words:
+        yield "f:" + fold
+        if written:
+            yield "w:" + written
+    for (fa, wa), (fb, wb) in zip(words, words[1:], strict=False):
+        yield f"F:{fa} {fb}"
+        if wa and wb:
+            yield f"W:{wa} {wb}"
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+def ask_json(search: GuideSearch, question: str) -> dict[str, Any]:
+    """The answer as {"guide_id": id or None, "score": float, "alternatives": [ids]}."""
+    answer = search.ask(question)
+    return {
+        "guide_id": answer.guide_id if answer.kind in ("guide", "choices") else None,
+        "score": float(answer.score),
+        "alternatives": list(answer.alternatives),
+    }

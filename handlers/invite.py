@@ -1,0 +1,100 @@
+"""/moi: leaders and officers create invite codes for their own area, from the chat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from db.repos import units
+from handlers import roles
+from handlers.context import Context
+from handlers.dispatcher import Flow
+from handlers.errors import NotAllowed
+from handlers.services import invites
+
+FLOW = "invite"
+EXPIRES = timedelta(days=7)
+USES = (1, 5, 10, 30)
+MAX_UNIT_CHOICES = 40
+
+
+async def start(ctx: Context, _args: str = "") -> None:
+    """/moi: choose the role, then the unit, then how many people."""
+    if ctx.person is None or not roles.can_invite(ctx.role):
+        raise NotAllowed(action="invite")
+    allowed = [
+        r
+        for r in roles.ROLES
+        if r != roles.RESIDENT and r != roles.ADMIN and roles.outranks_or_equals(ctx.role, r)
+    ]
+    ctx.goto(FLOW, "role")
+    options = [[ctx.choice(r, ctx.label(f"role.{r}"))] for r in allowed]
+    options.append([ctx.choice("cancel", ctx.label("cancel"))])
+    ctx.say("invite.ask_role", options)
+
+
+async def on_role(ctx: Context, value: str) -> None:
+    if value not in roles.ROLES:
+        ctx.end()
+        ctx.say("flow.cancelled")
+        return
+    assert ctx.person is not None
+    own = await units.get(ctx.conn, ctx.person.unit_code or "")
+    if own is None:
+        raise NotAllowed(action="invite_area")
+    kinds = roles.UNIT_KINDS[value]
+    candidates = [u for u in await units.subtree(ctx.conn, own) if u.kind in kinds]
+    if not candidates:
+        raise NotAllowed(action="invite_area")
+    ctx.data["role"] = value
+    if len(candidates) == 1:
+        ctx.data["unit"] = candidates[0].code
+        _ask_uses(ctx)
+        return
+    if len(candidates) > MAX_UNIT_CHOICES:
+        ctx.end()
+        ctx.say("invite.too_many_units")
+        return
+    ctx.state = "unit"
+    options = [ctx.choice(u.code, u.name) for u in candidates]
+    ctx.say("invite.ask_unit", [options[i : i + 2] for i in range(0, len(options), 2)])
+
+
+def _ask_uses(ctx: Context) -> None:
+    ctx.state = "uses"
+    ctx.say("invite.ask_uses", [[ctx.choice(str(n), ctx.label("uses", n=n)) for n in USES]])
+
+
+async def on_unit(ctx: Context, value: str) -> None:
+    ctx.data["unit"] = value
+    _ask_uses(ctx)
+
+
+async def on_uses(ctx: Context, value: str) -> None:
+    assert ctx.person is not None
+    invite = await invites.create(
+        ctx.conn,
+        inviter=ctx.person,
+        role=str(ctx.data["role"]),
+        unit_code=str(ctx.data["unit"]),
+        uses=int(value) if value.isdigit() else 1,
+        expires_in=EXPIRES,
+        now=ctx.now,
+    )
+    unit = await units.get(ctx.conn, invite.unit_code)
+    ctx.end()
+    username = ctx.services.telegram_username
+    params: dict[str, Any] = {
+        "code": invite.code,
+        "role": ctx.label(f"role.{invite.role}"),
+        "unit": unit.name if unit else invite.unit_code,
+        "uses": invite.max_uses,
+        "expires": invite.expires_at.astimezone(ctx.tz),
+    }
+    if username:
+        ctx.say("invite.created", link=f"https://t.me/{username}?start={invite.code}", **params)
+    else:
+        ctx.say("invite.created_no_link", **params)
+
+
+flow = Flow(FLOW, on_choice={"role": on_role, "unit": on_unit, "uses": on_uses})

@@ -1,0 +1,126 @@
+"""The one-message report: /bc <head>; <address>; <codes>; <numbers>, saved at once with Undo."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from handlers import roles
+from handlers.context import Context
+from handlers.errors import InvalidField
+from handlers.report import skills_text
+from handlers.services import reporting
+from handlers.services.reporting import Draft
+from handlers.textnorm import fold
+
+CODES = {
+    "dvc": "dvc",
+    "mua": "shopping",
+    "tt": "payment",
+    "atm": "safety",
+    "dp": "local_platforms",
+    "vneid": "vneid_install",
+    "khac": "other",
+}
+NUMBERS = ("dk2", "kh", "cqn", "thanhthao", "nk")
+_NUMBER = re.compile(r"(dk2|kh|cqn|thanhthao|nk)\s*[=:]\s*([^\s,;=]*)")
+_SEPARATORS = re.compile(r"[\s,.+/]+")
+
+
+@dataclass
+class QuickForm:
+    head_name: str
+    address: str
+    skills: set[str] = field(default_factory=set)
+    numbers: dict[str, int] = field(default_factory=dict)
+
+
+def parse(args: str) -> QuickForm:
+    """Read the quick form; raise InvalidField naming the part at fault. Nothing is saved."""
+    parts = [part.strip() for part in args.split(";")]
+    if len(parts) < 2 or not parts[0]:
+        raise InvalidField(field="quick_format")
+    name = reporting.clean_name(parts[0])
+    address = reporting.clean_address(parts[1]) if len(parts) > 1 else ""
+    form = QuickForm(name, address)
+    rest = " ".join(parts[2:])
+    folded = fold(rest).replace("thanh thao", "thanhthao").replace("dk 2", "dk2")
+    for key, raw in _NUMBER.findall(folded):
+        if not raw.isdigit():
+            raise InvalidField(field="quick_number", value=f"{key}={raw}")
+        form.numbers[key] = int(raw)
+    remainder = _NUMBER.sub(" ", folded)
+    for token in filter(None, _SEPARATORS.split(remainder)):
+        code = CODES.get(token)
+        if code is None:
+            raise InvalidField(field="quick_code", value=token)
+        form.skills.add(code)
+    if not form.skills and not any(form.numbers.get(k) for k in ("dk2", "kh", "cqn")):
+        raise InvalidField(field="quick_nothing")
+    return form
+
+
+def to_draft(form: QuickForm) -> Draft:
+    numbers = form.numbers
+    size = reporting.clean_size(numbers["nk"]) if "nk" in numbers else None
+    thanhthao = numbers.get("thanhthao", 0)
+    if thanhthao not in (0, 1):
+        raise InvalidField(field="thanhthao", reason="thanhthao")
+    draft = Draft(
+        head_name=form.head_name,
+        address=form.address,
+        size=size,
+        skills=set(form.skills),
+        proficient=thanhthao == 1,
+    )
+    for key in ("dk2", "kh", "cqn"):
+        setattr(draft, key, reporting.clean_count(numbers.get(key, 0), key, size))
+    # A number implies what was guided.
+    implied = {"dk2": "vneid_register", "kh": "vneid_activate", "cqn": "cqngai"}
+    draft.skills |= {skill for key, skill in implied.items() if getattr(draft, key)}
+    return draft
+
+
+async def quick_report(ctx: Context, args: str) -> None:
+    """/bc: parse, save at once, offer Undo."""
+    if ctx.person is None or not roles.can_report(ctx.role):
+        ctx.say("report.not_team")
+        return
+    if not args.strip():
+        ctx.say("help.quick_form")
+        return
+    draft = to_draft(parse(args))
+    draft.visit_date = ctx.today
+    recorded = await reporting.record(
+        ctx.conn,
+        member=ctx.person,
+        draft=draft,
+        request_key=f"{ctx.event.channel}:{ctx.event.update_key}",
+        plan=ctx.services.plan,
+        today=ctx.today,
+        now=ctx.now,
+        quick=True,
+    )
+    namesakes = ", ".join(h.address or "?" for h in recorded.namesakes)
+    ctx.say(
+        "report.quick_saved",
+        [[ctx.action(f"undo:{recorded.visit_id}", ctx.label("undo"))]],
+        name=recorded.household.head_name,
+        address=recorded.household.address,
+        day=draft.visit_date,
+        skills=skills_text(ctx, draft.skills),
+        dk2=draft.dk2,
+        kh=draft.kh,
+        cqn=draft.cqn,
+        proficient=draft.proficient,
+        namesakes=namesakes,
+    )
+
+
+async def undo(ctx: Context, arg: str) -> None:
+    """The Undo button under a quick report: delete that report (audited)."""
+    if ctx.person is None or not arg.isdigit():
+        ctx.say("flow.stale")
+        return
+    visit = await reporting.delete(ctx.conn, ctx.person, int(arg), ctx.now)
+    ctx.say("report.undone", name=visit.head_name)

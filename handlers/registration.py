@@ -1,0 +1,63 @@
+"""Joining with an invite code (/start CODE, /dangky CODE), then naming one's team position."""
+
+from __future__ import annotations
+
+from handlers import roles
+from handlers.context import Context
+from handlers.dispatcher import Flow
+from handlers.menu import menu_choices, show_menu
+from handlers.services import invites
+
+FLOW = "register"
+
+
+async def start(ctx: Context, args: str) -> None:
+    """/start [CODE]: a deep link carries the invite code; without one, the menu."""
+    if args.strip():
+        await join(ctx, args)
+    else:
+        await show_menu(ctx)
+
+
+async def join(ctx: Context, args: str) -> None:
+    """/dangky CODE: bind this chat to the invite's role and unit."""
+    code = args.strip().split()[0] if args.strip() else ""
+    if not code:
+        ctx.say("register.need_code")
+        return
+    joined = await invites.redeem(
+        ctx.conn,
+        code=code,
+        channel=ctx.event.channel,
+        external_id=ctx.event.user_id,
+        chat_id=ctx.event.chat_id,
+        display_name=ctx.event.display_name,
+        current=ctx.person,
+        now=ctx.now,
+    )
+    ctx.person = joined.person
+    role_label = ctx.label(f"role.{joined.person.role}")
+    key = "register.updated" if joined.linked_existing else "register.joined"
+    ctx.say(key, name=joined.person.display_name or "", role=role_label, unit=joined.unit.name)
+    if joined.person.role in roles.TEAM_ROLES:
+        ctx.goto(FLOW, "position")
+        options = [ctx.choice(p, ctx.label(f"position.{p}")) for p in roles.POSITIONS]
+        ctx.say("register.ask_position", [options[i : i + 2] for i in range(0, len(options), 2)])
+    else:
+        ctx.end()
+        ctx.say("help.menu_title", menu_choices(ctx))
+
+
+async def on_position(ctx: Context, value: str) -> None:
+    from db.repos import people
+
+    if value not in roles.POSITIONS or ctx.person is None:
+        ctx.say("flow.stale")
+        return
+    await people.update(ctx.conn, ctx.person.id, position=value)
+    ctx.end()
+    ctx.say("register.position_saved", position=ctx.label(f"position.{value}"))
+    ctx.say("help.menu_title", menu_choices(ctx))
+
+
+flow = Flow(FLOW, on_choice={"position": on_position})

@@ -1,0 +1,55 @@
+"""Every command, flow and button action, registered in one ordered list."""
+
+from __future__ import annotations
+
+from handlers import corrections, figures, invite, menu, quickform, registration, report, roles
+from handlers.context import Context
+from handlers.dispatcher import Command, Dispatcher
+from handlers.services.registry import Services
+
+EVERYONE = None
+TEAM = roles.TEAM_ROLES
+TEAM_AND_OFFICERS = (*roles.TEAM_ROLES, *roles.OFFICER_ROLES[1:])
+
+# (command, handler, roles allowed, aliases) — the order is the order of /trogiup.
+COMMANDS: list[Command] = [
+    Command("start", registration.start, EVERYONE),
+    Command("dangky", registration.join, EVERYONE),
+    Command("menu", menu.show_menu, EVERYONE),
+    Command("trogiup", menu.show_help, EVERYONE),
+    Command("huy", menu.cancel, EVERYONE),
+    Command("baocao", report.start, TEAM),
+    Command("bc", quickform.quick_report, TEAM),
+    Command("huongdan", menu.quick_form_help, TEAM),
+    Command("sua", corrections.edit, TEAM),
+    Command("xoa", corrections.delete, TEAM),
+    Command("cuatoi", figures.my_tally, TEAM),
+    Command("thongke", figures.unit_stats, TEAM_AND_OFFICERS),
+    Command("moi", invite.start, roles.OFFICER_ROLES),
+]
+ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
+
+
+def commands_for(role: str) -> list[str]:
+    """The commands a role may use, in help order."""
+    return [c.name for c in COMMANDS if c.roles is None or role in c.roles]
+
+
+async def _menu_action(ctx: Context, name: str) -> None:
+    """A menu button runs its command, with the same role check as typing it."""
+    command = next((c for c in COMMANDS if c.name == name), None)
+    if command is None or (command.roles is not None and ctx.role not in command.roles):
+        ctx.say("flow.stale")
+        return
+    await command.run(ctx, "")
+
+
+def build_dispatcher(services: Services) -> Dispatcher:
+    dispatcher = Dispatcher(services)
+    for command in COMMANDS:
+        dispatcher.command(command, *ALIASES.get(command.name, ()))
+    for flow in (registration.flow, report.flow, corrections.flow, invite.flow):
+        dispatcher.flow(flow)
+    dispatcher.action("menu", _menu_action)
+    dispatcher.action("undo", quickform.undo)
+    return dispatcher

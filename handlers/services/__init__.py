@@ -1,0 +1,1 @@
+"""Domain services: the rules of the product, called by conversation flows and the CLI."""

@@ -1,0 +1,136 @@
+"""Invites: who may invite whom, and joining with a code."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Invite, Person, Unit
+from db.repos import invites, people, units
+from handlers import roles
+from handlers.errors import InvalidField, InviteExpired, InviteNotFound, NotAllowed, UnknownUnit
+
+# Codes people type on a phone: no 0/O, 1/I/L confusion.
+_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+MAX_USES = 200
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalise_code(raw: str) -> str:
+    return raw.strip().upper().replace("-", "").replace(" ", "")
+
+
+async def check_scope(conn: AsyncConnection, inviter: Person | None, role: str, unit: Unit) -> None:
+    """Raise NotAllowed unless `inviter` may invite `role` at `unit` (None = the shell)."""
+    if role not in roles.ROLES or role == roles.RESIDENT:
+        raise InvalidField(field="role", reason="unknown_role")
+    if unit.kind not in roles.UNIT_KINDS[role]:
+        raise InvalidField(field="unit", reason="wrong_kind", role=role, kind=unit.kind)
+    if inviter is None:
+        return
+    if not roles.can_invite(inviter.role) or not roles.outranks_or_equals(inviter.role, role):
+        raise NotAllowed(action="invite")
+    if inviter.role == roles.ADMIN:
+        return
+    own = await units.get(conn, inviter.unit_code or "")
+    if own is None or not own.contains(unit):
+        raise NotAllowed(action="invite_area")
+
+
+async def create(
+    conn: AsyncConnection,
+    *,
+    inviter: Person | None,
+    role: str,
+    unit_code: str,
+    uses: int,
+    expires_in: timedelta,
+    now: datetime,
+) -> Invite:
+    unit = await units.get(conn, unit_code)
+    if unit is None:
+        raise UnknownUnit(code=unit_code)
+    await check_scope(conn, inviter, role, unit)
+    if not 1 <= uses <= MAX_USES:
+        raise InvalidField(field="uses", reason="uses_range", limit=MAX_USES)
+    if not timedelta(minutes=10) <= expires_in <= timedelta(days=90):
+        raise InvalidField(field="expires", reason="expires_range")
+    return await invites.create(
+        conn,
+        code=new_code(),
+        role=role,
+        unit_code=unit_code,
+        created_by=inviter.id if inviter else None,
+        max_uses=uses,
+        expires_at=now + expires_in,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    person: Person
+    unit: Unit
+    linked_existing: bool
+
+
+async def redeem(
+    conn: AsyncConnection,
+    *,
+    code: str,
+    channel: str,
+    external_id: str,
+    chat_id: str,
+    display_name: str | None,
+    current: Person | None,
+    now: datetime,
+) -> Joined:
+    """Bind this chat account to the invite's role and unit, using one place of the invite."""
+    invite = await invites.get(conn, normalise_code(code))
+    if invite is None:
+        raise InviteNotFound()
+    if invite.expires_at <= now or invite.uses >= invite.max_uses:
+        raise InviteExpired()
+    unit = await units.get(conn, invite.unit_code)
+    if unit is None:
+        raise UnknownUnit(code=invite.unit_code)
+    if not await invites.consume(conn, invite.code, now):
+        raise InviteExpired()
+    if current is not None:
+        await people.update(conn, current.id, role=invite.role, unit_code=invite.unit_code)
+        person = await people.get(conn, current.id)
+        assert person is not None
+        return Joined(person, unit, linked_existing=True)
+    person = await people.create(
+        conn,
+        role=invite.role,
+        unit_code=invite.unit_code,
+        display_name=(display_name or "")[:100] or None,
+        now=now,
+        preferred_channel=channel,
+    )
+    await people.link_account(
+        conn,
+        channel=channel,
+        external_id=external_id,
+        chat_id=chat_id,
+        person_id=person.id,
+        now=now,
+    )
+    return Joined(person, unit, linked_existing=False)
+
+
+def parse_duration(raw: str) -> timedelta:
+    """'7d', '12h', '30m' → timedelta."""
+    text = raw.strip().lower()
+    factors = {"d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1)}
+    if len(text) < 2 or text[-1] not in factors or not text[:-1].isdigit():
+        raise InvalidField(field="expires", reason="duration_format")
+    return int(text[:-1]) * factors[text[-1]]
