@@ -1,0 +1,1 @@
+"""The shell: configuration, composition root, CLI, channels and scheduler."""

@@ -196,6 +196,10 @@ class Dispatcher:
 def _match_offered(text: str, offered: list[list[str]]) -> str | None:
     """A typed '2', a label, or the label without diacritics picks that option."""
     folded = fold(text).strip(" .)")
+    # A number that is itself an option's label (counts: 0, 1, 2 …) means that option.
+    for data, label in offered:
+        if label == folded:
+            return data
     if folded.isdigit():
         index = int(folded) - 1
         return offered[index][0] if 0 <= index < len(offered) else None

@@ -69,6 +69,7 @@ class Tuning:
     k1: float = 1.2
     bigram_weight: float = 1.0
     story_weight: float = 0.4
+    body_df_share: float = 0.3
     accent_mismatch: float = 0.35
     fuzzy_factor: float = 0.75
     min_confidence: float = 0.3
@@ -81,6 +82,11 @@ Token = tuple[str, str | None]
 
 _WORD = re.compile(r"\d+|[^\W\d_]+")
 _SENTENCE = re.compile(r"([.!?;\n]+)")
+_SYLLABLE = re.compile(
+    r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
+    r"(?:[aeiouy]{1,3})(?:ng|nh|ch|[cmnpt])?"
+)
+"""A folded Vietnamese syllable."""
 
 
 def load_lexicon(path: Path) -> dict[str, Any]:
@@ -116,7 +122,7 @@ class _Analyzer:
         for key, value in _mapping(lexicon, "synonyms").items():
             source = tuple(f for f, _ in self._expand(self._raw_tokens(str(key)), synonyms=False))
             target = self._expand(self._raw_tokens(str(value)), synonyms=False)
-            if source and source != tuple(f for f, _ in target):
+            if source:
                 self.synonyms[source] = target
         self.max_phrase = max((len(k) for k in self.synonyms), default=1)
         self.stop_forms: set[str] = set()
@@ -150,7 +156,10 @@ class _Analyzer:
                 out.extend(self.abbreviations[fold])
             else:
                 out.append((fold, form))
-        return self._rewrite(out) if synonyms else out
+        if synonyms:
+            for _ in range(2):  # a second pass lets rules build on each other
+                out = self._rewrite(out)
+        return out
 
     def _rewrite(self, tokens: list[Token]) -> list[Token]:
         out: list[Token] = []
@@ -327,6 +336,19 @@ class GuideSearch:
                 for key, n in tf.items():
                     postings[key][g] += weight * n / norm
         self._postings = {k: dict(v) for k, v in postings.items()}
+        # A word in many guides' step text but in one guide's title or aliases still points
+        # to that guide: text-only occurrences count as a fraction of a document.
+        n = len(self._ids)
+        self._idf: dict[str, float] = {}
+        for key, docs in self._postings.items():
+            strong = {
+                g
+                for name in ("title", "aliases", "keywords")
+                for g, tf in enumerate(counts[name])
+                if key in tf
+            }
+            df = len(strong) + tuning.body_df_share * (len(docs) - len(strong))
+            self._idf[key] = math.log(1 + (n - df + 0.5) / (df + 0.5))
 
     # -- asking ----------------------------------------------------------------------------
 
@@ -379,25 +401,62 @@ class GuideSearch:
         return terms
 
     def _mend(self, words: list[Token]) -> list[tuple[str, str | None, float]]:
-        """Words with unknown ones split or corrected, each with a trust factor."""
+        """Words with unknown ones split or corrected, each with a trust factor.
+
+        A Vietnamese syllable one letter off is usually another real syllable ("phong",
+        "thong"), so a syllable is only corrected when the result pairs with a neighbour as
+        the guides pair it ("chuyen khoang" -> "chuyen khoan"); other words ("vnied") are
+        corrected on their own.
+        """
         out: list[tuple[str, str | None, float]] = []
-        for fold, written in words:
-            if fold in self._vocab_freq or fold.isdigit():
+        for i, (fold, written) in enumerate(words):
+            before = words[i - 1][0] if i > 0 else None
+            after = words[i + 1][0] if i + 1 < len(words) else None
+            if fold.isdigit() or len(fold) < 4:
                 out.append((fold, written, 1.0))
-            elif fold in self._concat:
+                continue
+            if fold in self._vocab_freq:
+                # a real word can still be a typo for another ("chuyen khoang"): trust the
+                # neighbours when they pair with a close word and not with this one
+                fix = None
+                if not self._pairs(before, fold, after):
+                    fix = self._correct(fold, before, after, paired_only=True)
+                if fix is None:
+                    out.append((fold, written, 1.0))
+                else:
+                    out.append((fix, None, self.tuning.fuzzy_factor))
+                continue
+            if fold in self._concat:
                 out.extend((part, None, 1.0) for part in self._concat[fold])
-            elif len(fold) >= 4 and (fix := self._correct(fold)):
-                out.append((fix, None, self.tuning.fuzzy_factor))
-            else:
+                continue
+            fix = self._correct(fold, before, after)
+            if fix is None:
                 out.append((fold, written, 1.0))
+            else:
+                out.append((fix, None, self.tuning.fuzzy_factor))
         return out
 
-    def _correct(self, word: str) -> str | None:
+    def _pairs(self, before: str | None, word: str, after: str | None) -> bool:
+        """True when word forms a pair the guides use with a neighbour."""
+        return bool(
+            (before and f"F:{before} {word}" in self._postings)
+            or (after and f"F:{word} {after}" in self._postings)
+        )
+
+    def _correct(
+        self, word: str, before: str | None, after: str | None, *, paired_only: bool = False
+    ) -> str | None:
         candidates: set[str] = set(self._deletes.get(word, ()))
         for variant in _deletions(word):
             if variant in self._vocab_freq:
                 candidates.add(variant)
             candidates.update(self._deletes.get(variant, ()))
+        candidates.discard(word)
+        paired = {c for c in candidates if self._pairs(before, c, after)}
+        if paired:
+            candidates = paired
+        elif paired_only or _SYLLABLE.fullmatch(word):
+            return None
         if not candidates:
             return None
         return max(sorted(candidates), key=lambda w: self._vocab_freq[w])
@@ -408,17 +467,21 @@ class GuideSearch:
         scores = [0.0] * n
         ceiling = 0.0
         for key, term in terms.items():
-            df = len(self._postings.get(key, ()))
-            idf = math.log(1 + (n - df + 0.5) / (df + 0.5)) if df else self._idf_unknown
-            ceiling += term.weight * idf
             folded = self._postings.get(key)
             if not folded:
+                if key.startswith("f:"):
+                    ceiling += term.weight * self._idf_unknown
                 continue
-            written = self._postings.get(term.written, {}) if term.written else None
+            idf = self._idf[key]
+            ceiling += term.weight * idf
+            if term.written:
+                # same spelling, or written without marks in the guide (an alias like "tai vneid")
+                spelled = self._postings.get(term.written, {})
+                plain = self._postings.get(term.written[:2] + key[2:], {})
             for g, tf in folded.items():
                 gain = tf / (tuning.k1 + tf)
-                if written is not None:
-                    exact = written.get(g, 0.0)
+                if term.written:
+                    exact = spelled.get(g, 0.0) + plain.get(g, 0.0)
                     gain = max(tuning.accent_mismatch * gain, exact / (tuning.k1 + exact))
                 scores[g] += term.weight * idf * gain
         ranked = sorted(range(n), key=lambda g: -scores[g])

@@ -2,11 +2,12 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 22:40:57.945864
+Create Date: 2026-11-29 22:48:12.021617
 """
 
 import sqlalchemy as sa
 from alembic import op
+
 
 revision = "0001"
 down_revision = None
@@ -92,6 +93,16 @@ def upgrade() -> None:
     op.create_table(
         "unit_stats",
         sa.Column("unit_code", sa.String(length=64), nullable=False),
+        sa.Column("total_households", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("total_eligible_citizens", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("total_working_age", sa.Integer(), server_default="0", nullable=False),
+        sa.Column(
+            "total_vneid_registered_baseline", sa.Integer(), server_default="0", nullable=False
+        ),
+        sa.Column(
+            "total_vneid_activated_baseline", sa.Integer(), server_default="0", nullable=False
+        ),
+        sa.Column("total_cqngai_baseline", sa.Integer(), server_default="0", nullable=False),
         sa.Column("reports", sa.Integer(), server_default="0", nullable=False),
         sa.Column("households_visited", sa.Integer(), server_default="0", nullable=False),
         sa.Column("households_dvc_payment", sa.Integer(), server_default="0", nullable=False),
@@ -146,8 +157,8 @@ def upgrade() -> None:
         sa.Column("created_by", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("visits", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("dvc_payment", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("proficient", sa.Boolean(), server_default="0", nullable=False),
+        sa.Column("dvc_payment", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("proficient", sa.Boolean(), server_default=sa.text("0"), nullable=False),
         sa.Column("vneid_registered", sa.Integer(), server_default="0", nullable=False),
         sa.Column("vneid_activated", sa.Integer(), server_default="0", nullable=False),
         sa.Column("cqngai_installed", sa.Integer(), server_default="0", nullable=False),
@@ -189,20 +200,20 @@ def upgrade() -> None:
         sa.Column("member_id", sa.Integer(), nullable=False),
         sa.Column("village_code", sa.String(length=64), nullable=False),
         sa.Column("visit_date", sa.Date(), nullable=False),
-        sa.Column("dvc", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("shopping", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("payment", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("safety", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("local_platforms", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("vneid_install", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("vneid_register", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("vneid_activate", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("cqngai", sa.Boolean(), server_default="0", nullable=False),
-        sa.Column("other", sa.Boolean(), server_default="0", nullable=False),
+        sa.Column("dvc", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("shopping", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("payment", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("safety", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("local_platforms", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("vneid_install", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("vneid_register", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("vneid_activate", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("cqngai", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("other", sa.Boolean(), server_default=sa.text("0"), nullable=False),
         sa.Column("dk2", sa.Integer(), server_default="0", nullable=False),
         sa.Column("kh", sa.Integer(), server_default="0", nullable=False),
         sa.Column("cqn", sa.Integer(), server_default="0", nullable=False),
-        sa.Column("proficient", sa.Boolean(), server_default="0", nullable=False),
+        sa.Column("proficient", sa.Boolean(), server_default=sa.text("0"), nullable=False),
         sa.Column("note", sa.String(length=500), nullable=True),
         sa.Column("request_key", sa.String(length=128), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),

@@ -1,0 +1,55 @@
+"""The composition root: builds configuration, database, services and the dispatcher once."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from bot.config import Settings
+from db.engine import Database
+from db.repos import units
+from handlers.dispatcher import Dispatcher
+from handlers.routes import build_dispatcher
+from handlers.services import unitsfile
+from handlers.services.plan import Plan
+from handlers.services.registry import Services
+from handlers.texts import Texts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    services: Services
+    dispatcher: Dispatcher
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate: bool = True) -> App:
+        """Open the database (applying migrations), load content, wire the handlers."""
+        db = Database(settings.database_url)
+        if migrate:
+            await db.upgrade()
+        plan = Plan.load(settings.plan_file)
+        services = Services(
+            db=db,
+            texts=Texts.load(settings.messages_file),
+            plan=plan,
+            tz=ZoneInfo(settings.tz),
+            telegram_username=settings.telegram_bot_username,
+        )
+        return cls(settings, db, services, build_dispatcher(services))
+
+    async def load_sample_units_if_empty(self) -> None:
+        """A fresh database gets the shipped units file, so the bot is usable at once."""
+        async with self.db.transaction() as conn:
+            if await units.roots(conn):
+                return
+            text = self.settings.units_file.read_text(encoding="utf-8")
+            inserted, _ = await unitsfile.import_csv(conn, text)
+        log.info("loaded %d units from %s", inserted, self.settings.units_file.name)
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -1,0 +1,194 @@
+"""Telegram through python-telegram-bot's Application.
+
+Long polling is our own loop rather than PTB's Updater, so that the offset given back to
+Telegram only moves past an update after its handler's transaction has committed: a crash
+mid-batch makes Telegram deliver those updates again, and the dispatcher's update ledger
+turns the second delivery into a no-op. Within a batch, chats run in parallel and each
+chat's updates in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from bot.render import TELEGRAM, plain, split
+from handlers.events import Attachment, Incoming, Reply
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+ALLOWED_UPDATES = ["message", "callback_query"]
+
+
+def to_incoming(update: Update) -> Incoming | None:
+    """A private-chat message or button press as a channel-agnostic event (else None)."""
+    chat = update.effective_chat
+    user = update.effective_user
+    if chat is None or user is None or chat.type != "private":
+        return None
+    base: dict[str, Any] = {
+        "channel": "telegram",
+        "chat_id": str(chat.id),
+        "user_id": str(user.id),
+        "update_key": str(update.update_id),
+        "at": datetime.now(UTC),
+        "display_name": user.full_name[:100] if user.full_name else None,
+    }
+    if update.callback_query is not None:
+        return Incoming(choice=update.callback_query.data or "", **base)
+    message = update.message
+    if message is None:
+        return None
+    attachment = None
+    if message.document is not None:
+        attachment = Attachment("document", message.document.file_id, message.document.file_name)
+    elif message.photo:
+        attachment = Attachment("photo", message.photo[-1].file_id)
+    return Incoming(text=message.text or message.caption, attachment=attachment, **base)
+
+
+def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
+    if not reply.choices:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [InlineKeyboardButton(plain(c.label), callback_data=c.data) for c in row]
+            for row in reply.choices
+        ]
+    )
+
+
+def build_application(
+    token: str, *, base_url: str | None = None, rate_limit: float = 30
+) -> Application:  # type: ignore[type-arg]
+    builder = ApplicationBuilder().token(token).updater(None)
+    if base_url:
+        root = base_url.rstrip("/")
+        builder = builder.base_url(f"{root}/bot").base_file_url(f"{root}/file/bot")
+    if rate_limit > 0:
+        limiter = AIORateLimiter(overall_max_rate=rate_limit, overall_time_period=1, max_retries=3)
+        builder = builder.rate_limiter(limiter)  # type: ignore[arg-type]
+    return builder.build()
+
+
+class TelegramChannel:
+    """Feeds Telegram updates to a handler and delivers its replies."""
+
+    capabilities = TELEGRAM
+
+    def __init__(self, application: Application, handle: Handle) -> None:  # type: ignore[type-arg]
+        self.application = application
+        self.handle = handle
+        application.add_handler(TypeHandler(Update, self._on_update))
+
+    @property
+    def bot(self) -> Any:
+        return self.application.bot
+
+    async def open(self) -> None:
+        await self.application.initialize()
+
+    async def close(self) -> None:
+        await self.application.shutdown()
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        event = to_incoming(update)
+        if event is None:
+            return
+        replies = await self.handle(event)
+        await self.deliver(update, replies)
+
+    async def process(self, update: Update) -> None:
+        """Run one update through the Application (handler, commit, then delivery)."""
+        await self.application.process_update(update)
+
+    async def deliver(self, update: Update, replies: Sequence[Reply]) -> None:
+        query = update.callback_query
+        if query is not None:
+            try:
+                await query.answer()
+            except (BadRequest, NetworkError):
+                log.debug("could not answer callback query", exc_info=True)
+        chat = update.effective_chat
+        assert chat is not None
+        for index, reply in enumerate(replies):
+            pieces = split(reply.text, self.capabilities.max_text)
+            markup = keyboard(reply)
+            message = query.message if query is not None else None
+            if reply.edit and index == 0 and message is not None and len(pieces) == 1:
+                try:
+                    await self.bot.edit_message_text(
+                        chat_id=chat.id,
+                        message_id=message.message_id,
+                        text=pieces[0],
+                        parse_mode=ParseMode.HTML,
+                        reply_markup=markup,
+                    )
+                    continue
+                except BadRequest as error:
+                    if "not modified" in str(error).lower():
+                        continue
+                    log.info("edit failed (%s); sending a new message", error)
+            for number, piece in enumerate(pieces, start=1):
+                await self.send_text(chat.id, piece, markup if number == len(pieces) else None)
+
+    async def send_text(
+        self, chat_id: int | str, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> None:
+        try:
+            await self.bot.send_message(
+                chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup
+            )
+        except Forbidden:
+            log.info("chat %s has blocked the bot", chat_id)
+
+    async def poll(self, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:
+        """Long-poll until `stop` is set; acknowledge only what has been handled."""
+        offset: int | None = None
+        backoff = 1.0
+        await self.bot.delete_webhook()
+        while not stop.is_set():
+            try:
+                updates = await self.bot.get_updates(
+                    offset=offset, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+                backoff = 1.0
+            except InvalidToken as error:
+                raise SystemExit("TELEGRAM_TOKEN was refused by Telegram: check it.") from error
+            except RetryAfter as error:
+                await asyncio.sleep(float(error.retry_after))  # type: ignore[arg-type]
+                continue
+            except (TimedOut, NetworkError) as error:
+                log.warning("getUpdates failed (%s); retrying in %.0f s", error, backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 60)
+                continue
+            if not updates:
+                continue
+            await self.process_batch(updates)
+            offset = updates[-1].update_id + 1
+        if offset is not None:
+            # Tell Telegram the last batch is done, so a restart does not see it again.
+            await self.bot.get_updates(offset=offset, timeout=0)
+
+    async def process_batch(self, updates: Sequence[Update]) -> None:
+        by_chat: dict[int, list[Update]] = defaultdict(list)
+        for update in updates:
+            chat = update.effective_chat
+            by_chat[chat.id if chat else 0].append(update)
+
+        async def run_chat(chat_updates: list[Update]) -> None:
+            for update in chat_updates:
+                await self.process(update)
+
+        await asyncio.gather(*(run_chat(items) for items in by_chat.values()))

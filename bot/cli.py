@@ -1,0 +1,281 @@
+"""The command line: each command parses its options and calls one or two services."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.app import App
+from bot.config import Settings
+from handlers import roles
+from handlers.errors import DomainError, UnitsFileError
+from handlers.services import accounts, invites, stats, unitsfile
+
+log = logging.getLogger("bot")
+Runner = Callable[[App, argparse.Namespace], Awaitable[int]]
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=None, default=str))
+
+
+# --- commands ------------------------------------------------------------------------------
+async def cmd_db_upgrade(app: App, _args: argparse.Namespace) -> int:
+    print("database is up to date")
+    return 0
+
+
+async def cmd_units_import(app: App, args: argparse.Namespace) -> int:
+    text = Path(args.file).read_text(encoding="utf-8")  # noqa: ASYNC240 - a one-off CLI read
+    async with app.db.transaction() as conn:
+        inserted, updated = await unitsfile.import_csv(conn, text)
+    print(f"units imported: {inserted} new, {updated} updated")
+    return 0
+
+
+async def cmd_units_list(app: App, args: argparse.Namespace) -> int:
+    async with app.db.read() as conn:
+        rows = await unitsfile.listing(conn)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(f"{row['code']:<32} {row['kind']:<9} {row['name']}")
+    return 0
+
+
+async def cmd_invite_create(app: App, args: argparse.Namespace) -> int:
+    async with app.db.transaction() as conn:
+        invite = await invites.create(
+            conn,
+            inviter=None,
+            role=args.role,
+            unit_code=args.unit,
+            uses=args.uses,
+            expires_in=invites.parse_duration(args.expires),
+            now=datetime.now(UTC),
+        )
+    username = await _telegram_username(app)
+    link = f"https://t.me/{username}?start={invite.code}" if username else None
+    if args.json:
+        _print_json({"code": invite.code, "telegram_link": link})
+    else:
+        print(f"code: {invite.code}")
+        print(f"telegram: {link or '(set TELEGRAM_BOT_USERNAME or TELEGRAM_TOKEN)'}")
+        print(f"zalo / local chat: dangky {invite.code}")
+    return 0
+
+
+async def _telegram_username(app: App) -> str | None:
+    settings = app.settings
+    if settings.telegram_bot_username:
+        return settings.telegram_bot_username.lstrip("@")
+    if not settings.telegram_token:
+        return None
+    from bot.channels.telegram import build_application
+
+    application = build_application(
+        settings.telegram_token, base_url=settings.telegram_base_url, rate_limit=0
+    )
+    async with application.bot as telegram_bot:
+        me = await telegram_bot.get_me()
+    return str(me.username) if me.username else None
+
+
+async def cmd_admin_grant(app: App, args: argparse.Namespace) -> int:
+    channel, external = (
+        ("telegram", str(args.telegram_id)) if args.telegram_id else ("zalo", args.zalo_id)
+    )
+    async with app.db.transaction() as conn:
+        person = await accounts.grant_admin(
+            conn,
+            channel=channel,
+            external_id=external,
+            root_unit=args.unit or app.services.plan.root_unit,
+            now=datetime.now(UTC),
+        )
+    print(f"{channel} account {external} is now admin (person {person.id}, {person.unit_code})")
+    return 0
+
+
+async def cmd_stats(app: App, args: argparse.Namespace) -> int:
+    async with app.db.read() as conn:
+        figures = await stats.for_unit(
+            conn, app.services.plan, args.unit or app.services.plan.root_unit
+        )
+    if args.json:
+        _print_json(figures)
+    else:
+        print(
+            f"{figures['name']}: {figures['households_visited']} / {figures['households']} households visited"
+        )
+        for key, target in figures["targets"].items():
+            print(f"  {key:<20} {target['value']} (goal {target['goal']})")
+    return 0
+
+
+async def cmd_chat(app: App, args: argparse.Namespace) -> int:
+    from bot.channels import local
+
+    await app.load_sample_units_if_empty()
+    unit = args.unit or await _default_unit(app, args.role)
+    await local.run(app, role=args.role, unit=unit)
+    return 0
+
+
+async def _default_unit(app: App, role: str) -> str:
+    """The first unit of the sample district that fits the role."""
+    from db.repos import units
+
+    kinds = roles.UNIT_KINDS.get(role, ("village",))
+    async with app.db.read() as conn:
+        for unit in await units.all_units(conn):
+            if unit.kind in kinds:
+                return unit.code
+    raise SystemExit("no unit fits that role: import a units file first")
+
+
+async def cmd_run(app: App, args: argparse.Namespace) -> int:
+    settings = app.settings
+    if not settings.telegram_token:
+        print("No channel token is set: opening the local chat (see README).", file=sys.stderr)
+        args.role, args.unit = "member", None
+        return await cmd_chat(app, args)
+    await app.load_sample_units_if_empty()
+    from bot.channels.telegram import TelegramChannel, build_application
+
+    channel = TelegramChannel(
+        build_application(
+            settings.telegram_token,
+            base_url=settings.telegram_base_url,
+            rate_limit=settings.telegram_rate_limit,
+        ),
+        app.dispatcher.handle,
+    )
+    await channel.open()
+    if app.services.telegram_username is None:
+        app.services.telegram_username = channel.bot.username
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        if settings.telegram_webhook_url:
+            from bot.webhook import serve_webhooks
+
+            await serve_webhooks(app, telegram=channel, stop=stop)
+        else:
+            log.info("polling Telegram as @%s", channel.bot.username)
+            await channel.poll(stop)
+    finally:
+        await channel.close()
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("run", help="serve every channel that has a token (else the local chat)")
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--as", dest="role", default="member", choices=roles.ROLES)
+    chat.add_argument("--unit", help="unit code (default: the first that fits the role)")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply Alembic migrations")
+
+    units = sub.add_parser("units", help="administrative units").add_subparsers(
+        dest="units_command", required=True
+    )
+    units_import = units.add_parser("import", help="import (or update from) a units CSV")
+    units_import.add_argument("file")
+    units_list = units.add_parser("list", help="list units")
+    units_list.add_argument("--json", action="store_true")
+
+    invite = sub.add_parser("invite", help="invite codes").add_subparsers(
+        dest="invite_command", required=True
+    )
+    create = invite.add_parser("create", help="create an invite code")
+    create.add_argument(
+        "--role", required=True, choices=[r for r in roles.ROLES if r != "resident"]
+    )
+    create.add_argument("--unit", required=True)
+    create.add_argument("--uses", type=int, default=1)
+    create.add_argument("--expires", default="7d", help="e.g. 7d, 12h, 30m")
+    create.add_argument("--json", action="store_true")
+
+    admin = sub.add_parser("admin", help="administrators").add_subparsers(
+        dest="admin_command", required=True
+    )
+    grant = admin.add_parser("grant", help="make a chat account an admin")
+    who = grant.add_mutually_exclusive_group(required=True)
+    who.add_argument("--telegram-id", type=int)
+    who.add_argument("--zalo-id")
+    grant.add_argument("--unit", help="default: the plan's root unit")
+
+    stats_parser = sub.add_parser("stats", help="figures against the plan's targets")
+    stats_parser.add_argument("--unit")
+    stats_parser.add_argument("--json", action="store_true")
+    return parser
+
+
+COMMANDS: dict[tuple[str, ...], Runner] = {
+    ("run",): cmd_run,
+    ("chat",): cmd_chat,
+    ("db", "upgrade"): cmd_db_upgrade,
+    ("units", "import"): cmd_units_import,
+    ("units", "list"): cmd_units_list,
+    ("invite", "create"): cmd_invite_create,
+    ("admin", "grant"): cmd_admin_grant,
+    ("stats",): cmd_stats,
+}
+
+
+def _key(args: argparse.Namespace) -> tuple[str, ...]:
+    sub = getattr(args, f"{args.command}_command", None)
+    return (args.command, sub) if sub else (args.command,)
+
+
+async def _main(args: argparse.Namespace) -> int:
+    settings = Settings()
+    app = await App.open(settings)
+    try:
+        return await COMMANDS[_key(args)](app, args)
+    finally:
+        await app.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        return asyncio.run(_main(args))
+    except UnitsFileError as error:
+        print(f"units file: {error}", file=sys.stderr)
+        return 2
+    except DomainError as error:
+        from handlers.texts import Texts
+
+        texts = Texts.load(settings.messages_file)
+        params = {"reason": "", "label": args.command, **error.params}
+        print(f"error: {texts.render(error.key, **params)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

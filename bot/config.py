@@ -1,0 +1,31 @@
+"""Settings, read from the environment (and .env) when the app starts, never at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENT = ROOT / "content"
+
+
+class Settings(BaseSettings):
+    """Every setting, documented in .env.example."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    telegram_token: str | None = None
+    telegram_base_url: str | None = None
+    telegram_bot_username: str | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_rate_limit: float = 30
+    webhook_listen: str = "0.0.0.0:8080"
+    plan_file: Path = CONTENT / "plans" / "mo-duc-2024.yaml"
+    units_file: Path = CONTENT / "units" / "mo-duc-2024.csv"
+    messages_file: Path = CONTENT / "messages" / "vi.yaml"
+    guides_dir: Path = CONTENT / "guides"
+    tz: str = "Asia/Ho_Chi_Minh"
+    log_level: str = "INFO"

@@ -1,0 +1,77 @@
+"""Accounts the shell creates directly: the first admin, and local-chat personas."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Person
+from db.repos import people, units
+from handlers import roles
+from handlers.errors import InvalidField, UnknownUnit
+
+
+async def grant_admin(
+    conn: AsyncConnection, *, channel: str, external_id: str, root_unit: str, now: datetime
+) -> Person:
+    """Make the account an admin (creating the person if needed) at the root unit."""
+    if await units.get(conn, root_unit) is None:
+        raise UnknownUnit(code=root_unit)
+    person = await people.by_account(conn, channel, external_id)
+    if person is None:
+        person = await people.create(
+            conn,
+            role=roles.ADMIN,
+            unit_code=root_unit,
+            display_name=None,
+            now=now,
+            preferred_channel=channel,
+        )
+        # In a private chat the chat id equals the user id on Telegram and Zalo.
+        await people.link_account(
+            conn,
+            channel=channel,
+            external_id=external_id,
+            chat_id=external_id,
+            person_id=person.id,
+            now=now,
+        )
+    else:
+        await people.update(conn, person.id, role=roles.ADMIN, unit_code=root_unit)
+    found = await people.get(conn, person.id)
+    assert found is not None
+    return found
+
+
+async def local_persona(conn: AsyncConnection, *, role: str, unit_code: str, now: datetime) -> str:
+    """The terminal is trusted: a persona per (role, unit), created on first use.
+
+    Returns the external id to use on the "local" channel.
+    """
+    if role not in roles.ROLES:
+        raise InvalidField(field="role", reason="unknown_role")
+    unit = await units.get(conn, unit_code)
+    if unit is None:
+        raise UnknownUnit(code=unit_code)
+    if role != roles.RESIDENT and unit.kind not in roles.UNIT_KINDS[role]:
+        raise InvalidField(field="unit", reason="wrong_kind", role=role, kind=unit.kind)
+    external_id = f"{role}@{unit_code}"
+    if await people.by_account(conn, "local", external_id) is None:
+        person = await people.create(
+            conn,
+            role=role,
+            unit_code=unit_code,
+            display_name=f"{role} {unit.name}",
+            now=now,
+            preferred_channel="local",
+        )
+        await people.link_account(
+            conn,
+            channel="local",
+            external_id=external_id,
+            chat_id=external_id,
+            person_id=person.id,
+            now=now,
+        )
+    return external_id
