@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
@@ -71,6 +72,8 @@ def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:
 def build_application(
     token: str, *, base_url: str | None = None, rate_limit: float = 30
 ) -> Application:  # type: ignore[type-arg]
+    # Opt in to PTB 23's behaviour now: time periods (retry_after) as timedelta, no warnings.
+    os.environ.setdefault("PTB_TIMEDELTA", "true")
     builder = ApplicationBuilder().token(token).updater(None)
     if base_url:
         root = base_url.rstrip("/")
@@ -166,7 +169,8 @@ class TelegramChannel:
             except InvalidToken as error:
                 raise SystemExit("TELEGRAM_TOKEN was refused by Telegram: check it.") from error
             except RetryAfter as error:
-                await asyncio.sleep(float(error.retry_after))  # type: ignore[arg-type]
+                wait = error.retry_after
+                await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else wait)
                 continue
             except (TimedOut, NetworkError) as error:
                 log.warning("getUpdates failed (%s); retrying in %.0f s", error, backoff)

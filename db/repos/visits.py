@@ -117,6 +117,7 @@ async def update(
             visit_date=visit_date,
             note=note,
             updated_at=now,
+            deleted_at=None,
             **_values(skills, dk2, kh, cqn, proficient),
         )
     )
