@@ -146,9 +146,7 @@ class Bm25Baseline:
         self.threshold = best[1]
 
 
-def build(
-    guides: Path = GUIDES, lexicon: Path = LEXICON
-) -> tuple[GuideLibrary, GuideSearch]:
+def build(guides: Path = GUIDES, lexicon: Path = LEXICON) -> tuple[GuideLibrary, GuideSearch]:
     """Load the library and build the search as the bot does."""
     library = GuideLibrary.load(guides)
     return library, GuideSearch(library, load_lexicon(lexicon))
@@ -175,7 +173,9 @@ def main(argv: list[str] | None = None) -> int:
     baseline.tune(cases)
     plain = evaluate(f"BM25 (threshold {baseline.threshold:.2f})", baseline.ask, cases)
 
-    print(f"ask benchmark {dt.date.today().isoformat()}: {len(library)} guides, {len(cases)} questions")
+    print(
+        f"ask benchmark {dt.date.today().isoformat()}: {len(library)} guides, {len(cases)} questions"
+    )
     print(f"{'':34} {'top-1':>7} {'no-marks':>9} {'refused':>8} {'p50 ms':>7} {'p95 ms':>7}")
     for r in (ours, plain):
         print(

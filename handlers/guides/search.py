@@ -59,19 +59,22 @@ class Tuning:
     field_weights: Mapping[str, float] = field(
         default_factory=lambda: {
             "title": 2.5,
-            "aliases": 3.0,
+            "aliases": 4.0,
             "keywords": 2.0,
             "intro": 0.8,
-            "steps": 0.5,
+            "steps": 0.6,
         }
     )
-    field_b: float = 0.5
+    field_b: float = 0.3
     k1: float = 1.2
     bigram_weight: float = 1.0
-    story_weight: float = 0.4
+    story_weight: float = 0.6
     body_df_share: float = 0.3
     accent_mismatch: float = 0.35
     fuzzy_factor: float = 0.75
+    ceiling_floor: float = 5.0
+    unknown_pair_weight: float = 0.3
+    alias_weight: float = 1.0
     min_confidence: float = 0.3
     close_ratio: float = 0.85
     max_alternatives: int = 2
@@ -132,6 +135,13 @@ class _Analyzer:
             self.stop_forms.add(word)
             if _is_plain(word):
                 self.stop_bare.add(strip_diacritics(word))
+        self.weak: dict[tuple[str, ...], float] = {}
+        for key, value in _mapping(lexicon, "weak_words").items():
+            phrase = tuple(f for f, _ in self._expand(self._raw_tokens(str(key))))
+            try:
+                self.weak[phrase] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise LexiconError(f"weak_words {key!r}: not a number") from exc
         self.question_words = self._phrases(_list(lexicon, "question_words"))
         self.greetings = self._phrases(_list(lexicon, "greetings"))
         self.thanks = self._phrases(_list(lexicon, "thanks"))
@@ -156,6 +166,7 @@ class _Analyzer:
                 out.extend(self.abbreviations[fold])
             else:
                 out.append((fold, form))
+        out = [_y_to_i(t) for t in out]
         if synonyms:
             for _ in range(2):  # a second pass lets rules build on each other
                 out = self._rewrite(out)
@@ -197,6 +208,20 @@ class _Analyzer:
                 out.append((tokens, "?" in ends))
         return out
 
+    def weaken(
+        self, words: list[tuple[str, str | None, float]]
+    ) -> list[tuple[str, str | None, float]]:
+        """Words with the weight of place names and the like lowered."""
+        out = list(words)
+        for phrase, factor in self.weak.items():
+            n = len(phrase)
+            for i in range(len(out) - n + 1):
+                if tuple(w[0] for w in out[i : i + n]) == phrase:
+                    for j in range(i, i + n):
+                        fold, written, weight = out[j]
+                        out[j] = (fold, written, weight * factor)
+        return out
+
     def is_stop(self, token: Token) -> bool:
         """True for words that carry no meaning for search."""
         fold, form = token
@@ -231,6 +256,18 @@ class _Analyzer:
                 out.append(tokens[i])
                 i += 1
         return out
+
+
+_CONSONANT_Y = re.compile(r"(?:b|c|ch|d|g|gh|h|k|kh|l|m|n|nh|p|ph|qu|r|s|t|th|tr|v|x)y")
+_Y_MARKS = str.maketrans("yýỳỷỹỵ", "iíìỉĩị")
+
+
+def _y_to_i(token: Token) -> Token:
+    """Spell a final y after a consonant as i, as many people do: ký/kí, lý/lí, mỹ/mĩ."""
+    fold, written = token
+    if not _CONSONANT_Y.fullmatch(fold):
+        return token
+    return fold[:-1] + "i", written.translate(_Y_MARKS) if written else None
 
 
 def _nfc_lower(text: str) -> str:
@@ -349,6 +386,32 @@ class GuideSearch:
             }
             df = len(strong) + tuning.body_df_share * (len(docs) - len(strong))
             self._idf[key] = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        # each title and alias as a small vector, for nearest-phrase matching
+        self._phrases: list[tuple[int, float]] = []
+        self._phrase_index: dict[str, list[tuple[int, frozenset[str]]]] = defaultdict(list)
+        for g, guide in enumerate(guides):
+            for text in (guide.title, *guide.aliases):
+                spellings: dict[str, set[str]] = defaultdict(set)
+                for clause, _ in self._analyzer.clauses(text, typed=False):
+                    words = self._analyzer.content(clause)
+                    for key in _keys(words):
+                        if key[0] in "fF":
+                            fold_key = key
+                        else:
+                            spellings[fold_key].add(key)
+                            continue
+                        spellings.setdefault(fold_key, set())
+                if not spellings:
+                    continue
+                norm = math.sqrt(sum(self._idf[k] ** 2 for k in spellings))
+                index = len(self._phrases)
+                self._phrases.append((g, norm))
+                for key, forms in spellings.items():
+                    plain = {f for f in forms if f[2:] == key[2:]}
+                    # a phrase written without marks accepts any spelling
+                    self._phrase_index[key].append(
+                        (index, frozenset() if plain else frozenset(forms))
+                    )
 
     # -- asking ----------------------------------------------------------------------------
 
@@ -387,8 +450,10 @@ class GuideSearch:
             weights = [1.0 if a else tuning.story_weight for a in asks]
         terms: dict[str, _Term] = {}
         for (clause, _), weight in zip(clauses, weights, strict=True):
-            words = self._mend(analyzer.content(clause))
+            words = analyzer.weaken(self._mend(analyzer.content(clause)))
             for fold, written, factor in words:
+                if len(fold) < 3 and fold.isdigit():
+                    continue  # "mức 2", "lớp 3": a short number only counts beside a word
                 _add(terms, "f:" + fold, written and "w:" + written, weight * factor)
             for a, b in zip(words, words[1:], strict=False):
                 written = a[1] and b[1] and f"W:{a[1]} {b[1]}"
@@ -419,7 +484,7 @@ class GuideSearch:
                 # a real word can still be a typo for another ("chuyen khoang"): trust the
                 # neighbours when they pair with a close word and not with this one
                 fix = None
-                if not self._pairs(before, fold, after):
+                if written is None and not self._pairs(before, fold, after):
                     fix = self._correct(fold, before, after, paired_only=True)
                 if fix is None:
                     out.append((fold, written, 1.0))
@@ -429,7 +494,7 @@ class GuideSearch:
             if fold in self._concat:
                 out.extend((part, None, 1.0) for part in self._concat[fold])
                 continue
-            fix = self._correct(fold, before, after)
+            fix = self._correct(fold, before, after, paired_only=written is not None)
             if fix is None:
                 out.append((fold, written, 1.0))
             else:
@@ -452,10 +517,15 @@ class GuideSearch:
                 candidates.add(variant)
             candidates.update(self._deletes.get(variant, ()))
         candidates.discard(word)
-        paired = {c for c in candidates if self._pairs(before, c, after)}
+        syllable = _SYLLABLE.fullmatch(word) is not None
+        paired = {
+            c
+            for c in candidates
+            if self._pairs(before, c, after) and not (syllable and c[0] != word[0])
+        }
         if paired:
             candidates = paired
-        elif paired_only or _SYLLABLE.fullmatch(word):
+        elif paired_only or syllable:
             return None
         if not candidates:
             return None
@@ -466,14 +536,25 @@ class GuideSearch:
         n = len(self._ids)
         scores = [0.0] * n
         ceiling = 0.0
+        query_norm = 0.0
+        dots = [0.0] * len(self._phrases)
         for key, term in terms.items():
             folded = self._postings.get(key)
             if not folded:
-                if key.startswith("f:"):
-                    ceiling += term.weight * self._idf_unknown
+                # words the guides never use are a sign of another topic; so, less, are
+                # known words the guides never put side by side
+                share = 1.0 if key.startswith("f:") else tuning.unknown_pair_weight
+                ceiling += share * term.weight * self._idf_unknown
+                query_norm += (share * term.weight * self._idf_unknown) ** 2
                 continue
             idf = self._idf[key]
-            ceiling += term.weight * idf
+            # a word typed with marks that no guide spells that way ("lúa" beside "lừa")
+            # is most likely another word
+            surprise = (
+                self._idf_unknown if term.written and term.written not in self._postings else idf
+            )
+            ceiling += term.weight * surprise
+            query_norm += (term.weight * surprise) ** 2
             if term.written:
                 # same spelling, or written without marks in the guide (an alias like "tai vneid")
                 spelled = self._postings.get(term.written, {})
@@ -484,17 +565,36 @@ class GuideSearch:
                     exact = spelled.get(g, 0.0) + plain.get(g, 0.0)
                     gain = max(tuning.accent_mismatch * gain, exact / (tuning.k1 + exact))
                 scores[g] += term.weight * idf * gain
-        ranked = sorted(range(n), key=lambda g: -scores[g])
-        if not ranked or ceiling <= 0:
+            for phrase, spellings in self._phrase_index.get(key, ()):
+                factor = 1.0
+                if term.written and spellings and term.written not in spellings:
+                    factor = tuning.accent_mismatch
+                dots[phrase] += term.weight * idf * idf * factor
+        if ceiling <= 0:
             return Answer("none", None, 0.0)
-        best = scores[ranked[0]]
-        confidence = round(best / ceiling, 4)
+        # nearest alias or title, by cosine over weighted terms
+        nearest = [0.0] * n
+        query_norm = math.sqrt(query_norm)
+        for phrase, dot in enumerate(dots):
+            if dot:
+                g, norm = self._phrases[phrase]
+                nearest[g] = max(nearest[g], dot / (norm * query_norm))
+        floor = max(ceiling, tuning.ceiling_floor)
+        total = [
+            (scores[g] / floor + tuning.alias_weight * nearest[g]) / (1 + tuning.alias_weight)
+            for g in range(n)
+        ]
+        ranked = sorted(range(n), key=lambda g: -total[g])
+        best = total[ranked[0]]
+        top = ranked[0]
+        # confident when either the text match or the nearest alias explains the question
+        confidence = round(max(scores[top] / floor, nearest[top]), 4)
         if confidence < tuning.min_confidence:
             return Answer("none", None, confidence)
         close = tuple(
             self._ids[g]
             for g in ranked[1 : 1 + tuning.max_alternatives]
-            if scores[g] >= tuning.close_ratio * best
+            if total[g] >= tuning.close_ratio * best
         )
         return Answer("choices" if close else "guide", self._ids[ranked[0]], confidence, close)
 
