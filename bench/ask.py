@@ -77,7 +77,7 @@ def evaluate(name: str, ask: Asker, cases: Sequence[Case], passes: int = 3) -> R
             got[case.q] = ask(case.q)
             times.append((time.perf_counter() - start) * 1000)
     inside = [c for c in cases if c.expect is not None]
-    outside = [c for c in cases if c.expect is None]
+    outside = [c for c in cases if c.expect is None and not c.kind]
     plain = [c for c in inside if _plain(c.q)]
     quantiles = statistics.quantiles(times, n=100)
     return Result(
@@ -139,7 +139,7 @@ class Bm25Baseline:
         best = (-1.0, 0.0)
         for threshold in sorted({s for _, _, s in scored} | {0.0}):
             inside = [g == c.expect and s >= threshold for c, g, s in scored if c.expect]
-            outside = [s < threshold for c, _, s in scored if c.expect is None]
+            outside = [s < threshold for c, _, s in scored if c.expect is None and not c.kind]
             mean = (_share(inside) + _share(outside)) / 2
             if mean > best[0]:
                 best = (mean, threshold)

@@ -75,8 +75,8 @@ class Tuning:
     ceiling_floor: float = 5.0
     unknown_pair_weight: float = 0.3
     alias_weight: float = 1.0
-    min_confidence: float = 0.3
-    close_ratio: float = 0.85
+    min_confidence: float = 0.35
+    close_ratio: float = 0.8
     max_alternatives: int = 2
 
 
