@@ -75,7 +75,7 @@ class Tuning:
     ceiling_floor: float = 5.0
     unknown_pair_weight: float = 0.3
     alias_weight: float = 1.0
-    min_confidence: float = 0.35
+    min_confidence: float = 0.34
     close_ratio: float = 0.8
     max_alternatives: int = 2
 
@@ -121,12 +121,16 @@ class _Analyzer:
             self.abbreviations[strip_diacritics(_nfc_lower(str(key)))] = self._raw_tokens(
                 str(value)
             )
-        self.synonyms: dict[tuple[str, ...], list[Token]] = {}
+        # folded phrase -> [(spelling of each word, or None when written without marks; target)]
+        self.synonyms: dict[tuple[str, ...], list[tuple[tuple[str | None, ...], list[Token]]]]
+        self.synonyms = defaultdict(list)
         for key, value in _mapping(lexicon, "synonyms").items():
-            source = tuple(f for f, _ in self._expand(self._raw_tokens(str(key)), synonyms=False))
+            source = self._expand(self._raw_tokens(str(key)), synonyms=False)
             target = self._expand(self._raw_tokens(str(value)), synonyms=False)
             if source:
-                self.synonyms[source] = target
+                folds = tuple(f for f, _ in source)
+                spelled = tuple(None if w == f else w for f, w in source)
+                self.synonyms[folds].append((spelled, target))
         self.max_phrase = max((len(k) for k in self.synonyms), default=1)
         self.stop_forms: set[str] = set()
         self.stop_bare: set[str] = set()
@@ -177,8 +181,8 @@ class _Analyzer:
         i = 0
         while i < len(tokens):
             for n in range(min(self.max_phrase, len(tokens) - i), 0, -1):
-                key = tuple(f for f, _ in tokens[i : i + n])
-                target = self.synonyms.get(key)
+                span = tokens[i : i + n]
+                target = self._synonym(span)
                 if target is not None:
                     out.extend(target)
                     i += n
@@ -187,6 +191,18 @@ class _Analyzer:
                 out.append(tokens[i])
                 i += 1
         return out
+
+    def _synonym(self, span: list[Token]) -> list[Token] | None:
+        """The replacement for span, if a synonym matches it.
+
+        A phrase of two or more words matches however it is spelled ("chứ ký số", "dau
+        phong"); a single word written with marks only matches that spelling ("tỏi", garlic,
+        is not "tôi" or "toi", I).
+        """
+        for spelled, target in self.synonyms.get(tuple(f for f, _ in span), ()):
+            if len(span) > 1 or spelled[0] is None or span[0][1] == spelled[0]:
+                return target
+        return None
 
     def words(self, text: str, *, typed: bool) -> list[Token]:
         """Tokens of text; when typed, words without marks get no written form."""
