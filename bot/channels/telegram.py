@@ -160,11 +160,21 @@ class TelegramChannel:
         offset: int | None = None
         backoff = 1.0
         await self.bot.delete_webhook()
+        stopped = asyncio.ensure_future(stop.wait())
         while not stop.is_set():
-            try:
-                updates = await self.bot.get_updates(
+            fetch = asyncio.ensure_future(
+                self.bot.get_updates(
                     offset=offset, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
                 )
+            )
+            await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not fetch.done():
+                # Stopping: what this poll would have returned is fetched again next start.
+                fetch.cancel()
+                await asyncio.gather(fetch, return_exceptions=True)
+                break
+            try:
+                updates = fetch.result()
                 backoff = 1.0
             except InvalidToken as error:
                 raise SystemExit("TELEGRAM_TOKEN was refused by Telegram: check it.") from error
@@ -181,6 +191,7 @@ class TelegramChannel:
                 continue
             await self.process_batch(updates)
             offset = updates[-1].update_id + 1
+        stopped.cancel()
         if offset is not None:
             # Tell Telegram the last batch is done, so a restart does not see it again.
             await self.bot.get_updates(offset=offset, timeout=0)

@@ -98,6 +98,9 @@ class FakeTelegram:
 
     async def __aexit__(self, *_exc: object) -> None:
         assert self._runner is not None
+        self._new_update.set()  # wake long polls left by killed clients, so shutdown is quick
+        if self.hold_send is not None:
+            self.hold_send.set()
         await self._runner.cleanup()
 
     # --- simulated users --------------------------------------------------------------------
@@ -171,6 +174,21 @@ class FakeTelegram:
             except TimeoutError:
                 pass
         return self.texts_to(chat_id)
+
+    async def wait_text(self, chat_id: int, fragment: str, timeout: float = 20) -> str:
+        """Wait until a message (or edit) to the chat contains `fragment`; returns it."""
+        seen = 0
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            texts = self.texts_to(chat_id)
+            for text in texts[seen:]:
+                if fragment in text:
+                    return text
+            seen = len(texts)
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"no message with {fragment!r}; got {texts[-5:]}")
+            await self.wait_for(chat_id, seen + 1, timeout=remaining)
 
     async def say_and_wait(self, user_id: int, text: str, replies: int = 1) -> list[str]:
         before = len(self.texts_to(user_id))
@@ -301,6 +319,7 @@ class FakeTelegram:
         text = self._check_text(params)
         if self.hold_send is not None:
             await self.hold_send.wait()
+            raise _ApiError("held request released without delivery")
         keyboard = (params.get("reply_markup") or {}).get("inline_keyboard", [])
         sent = Sent("sendMessage", int(params["chat_id"]), next(self.message_ids), text, keyboard)
         self._record("sendMessage", sent)
