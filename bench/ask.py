@@ -1,6 +1,9 @@
 """Benchmark guide search on tests/data/ask_eval.jsonl against a plain BM25 baseline.
 
 Run: python -m bench ask [--errors] [--guides DIR] [--lexicon FILE] [--eval FILE]
+
+The evaluation set has two parts: "dev" questions, written before the search existed and used
+to tune it, and "holdout" questions, written later and never tuned on; both are reported.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ class Case:
     q: str
     expect: str | None
     kind: str | None = None
+    set: str = "dev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ def load_cases(path: Path = EVAL) -> list[Case]:
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
             row = json.loads(line)
-            cases.append(Case(row["q"], row["expect"], row.get("kind")))
+            cases.append(Case(row["q"], row["expect"], row.get("kind"), row.get("set", "dev")))
     return cases
 
 
@@ -183,6 +187,19 @@ def main(argv: list[str] | None = None) -> int:
             f" {r.p50_ms:7.2f} {r.p95_ms:7.2f}"
         )
     print(f"(in scope: {ours.in_scope} questions; out of scope: {ours.out_scope})")
+    sets = sorted({c.set for c in cases})
+    if len(sets) > 1:
+        for name in sets:
+            part = evaluate(
+                name,
+                lambda q: ask_json(search, q)["guide_id"],
+                [c for c in cases if c.set == name],
+                passes=1,
+            )
+            print(
+                f"  guide search on {name!r} questions: top-1 {part.top1:.1f}% of {part.in_scope},"
+                f" refused {part.refused:.1f}% of {part.out_scope}"
+            )
     social = [c for c in cases if c.kind]
     if social:
         right = sum(search.ask(c.q).kind == c.kind for c in social)

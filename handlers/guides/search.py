@@ -84,7 +84,8 @@ Token = tuple[str, str | None]
 """A word as (folded form, written form); the written form is None when typed without marks."""
 
 _WORD = re.compile(r"\d+|[^\W\d_]+")
-_SENTENCE = re.compile(r"([.!?;\n]+)")
+_SENTENCE = re.compile(r"(\.+(?=\s|$)|[!?;\n]+)")
+"""Sentence ends; a dot inside a word (dichvucong.gov.vn, 1.000) is not one."""
 _SYLLABLE = re.compile(
     r"(?:ngh|ng|nh|ch|gh|gi|kh|ph|qu|th|tr|[bcdghklmnpqrstvx])?"
     r"(?:[aeiouy]{1,3})(?:ng|nh|ch|[cmnpt])?"
@@ -564,17 +565,17 @@ class GuideSearch:
                 query_norm += (share * term.weight * self._idf_unknown) ** 2
                 continue
             idf = self._idf[key]
-            # a word typed with marks that no guide spells that way ("lúa" beside "lừa")
-            # is most likely another word
-            surprise = (
-                self._idf_unknown if term.written and term.written not in self._postings else idf
-            )
-            ceiling += term.weight * surprise
-            query_norm += (term.weight * surprise) ** 2
+            spelled: dict[int, float] = {}
+            plain: dict[int, float] = {}
             if term.written:
                 # same spelling, or written without marks in the guide (an alias like "tai vneid")
                 spelled = self._postings.get(term.written, {})
                 plain = self._postings.get(term.written[:2] + key[2:], {})
+            # a word typed with marks that no guide spells that way ("lúa" beside "lừa")
+            # is most likely another word (aliases typed without marks do not vouch for it)
+            surprise = self._idf_unknown if term.written and not spelled else idf
+            ceiling += term.weight * surprise
+            query_norm += (term.weight * surprise) ** 2
             for g, tf in folded.items():
                 gain = tf / (tuning.k1 + tf)
                 if term.written:
