@@ -14,7 +14,7 @@ import json
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,8 @@ GUIDES = ROOT / "content" / "guides"
 LEXICON = GUIDES / "_lexicon.yaml"
 EVAL = ROOT / "tests" / "data" / "ask_eval.jsonl"
 
-Asker = Callable[[str], "str | None"]
+Asker = Callable[[str], str | None]
+"""A searcher under test: question in, guide id (or None for no guide) out."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,8 @@ def evaluate(name: str, ask: Asker, cases: Sequence[Case], passes: int = 3) -> R
     )
 
 
-def _share(hits: object) -> float:
-    values = list(hits)  # type: ignore[call-overload]
+def _share(hits: Iterable[bool]) -> float:
+    values = list(hits)
     return 100.0 * sum(values) / len(values) if values else 0.0
 
 

@@ -1,22 +1,25 @@
 """Find the guide that answers a resident's question, typed the way residents type.
 
 Built once at start-up (`GuideSearch(library, lexicon)`); `ask` is pure and takes well under a
-millisecond per question. How a question is read:
+millisecond per question. How a message is read:
 
-1. Split into sentences; in a long message the sentences that look like the question weigh more
-   than the story around them.
-2. Each word is lower-cased; Central Vietnamese words (răng, mô, rứa...) are mapped while their tone
-   marks are still there; then the word is folded (no tone marks, đ -> d) with its written form
-   kept beside it. Chat abbreviations (ko, dc, mk, sdt...) are expanded, and phrase synonyms ("app
-   bộ công an" -> "vneid") rewritten. Guides go through the same steps, so both sides meet.
-3. Stop words go; the remaining words and the pairs of neighbouring words are the search terms.
-   A word unknown to the guides is mended when it is one edit away from a known word, or when it
-   is known words run together ("cquangngai").
-4. Each guide is scored with BM25F over its fields (title, aliases, keywords, intro, steps). A
-   word typed with tone marks counts fully only where the guide spells it the same way ("giá"
-   does not match "giả"); typed without tone marks it matches every spelling.
-5. Confidence is the share of the question the best guide explains; below a threshold the answer
-   is "none". Guides scoring close to the best one are offered as choices.
+1. It is split into sentences; in a long message the sentences that look like the question
+   weigh more than the story around them.
+2. Each word is lower-cased and folded (no tone marks, đ -> d) with its written form kept beside
+   it. Central Vietnamese words (răng, mô, rứa...) are mapped while their marks are still there,
+   chat abbreviations (ko, dc, mk, sdt...) expanded and phrase synonyms ("app bộ công an" ->
+   "vneid") rewritten, all from the lexicon. Guides go through the same steps, so both meet.
+3. A message made only of greetings or thanks is answered as such. Otherwise stop words go and
+   the remaining words, and pairs of neighbouring words, are the search terms. A word unknown to
+   the guides is mended when it is words run together ("cquangngai") or one edit away from a
+   known word that fits its neighbours ("chuyen khoang" -> "chuyen khoan").
+4. Each guide gets two scores: BM25F over its fields (title, aliases, keywords, intro, steps),
+   and the cosine between the question and its nearest title or alias. A word typed with tone
+   marks counts fully only where the guide spells it the same way ("giá" is not "giả"); typed
+   without marks it matches every spelling.
+5. Guides are ranked on the mean of the two scores. Confidence is the better of the two for the
+   best guide, where words the guides never use count against it; below a threshold the answer
+   is "none". Guides scoring close to the best are offered as choices.
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ class LexiconError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """What the search makes of one message."""
+    """What the search makes of one message.
+
+    kind: "guide" (one clear answer), "choices" (guide_id is the best, alternatives are close
+    runners-up), "none" (no guide fits), "greeting" or "thanks" (not a question).
+    score: confidence from 0 to 1 (1.0 for greetings and thanks).
+    """
 
     kind: AnswerKind
     guide_id: str | None
@@ -323,6 +331,7 @@ class GuideSearch:
         synonyms: Mapping[str, Any] | None = None,
         tuning: Tuning | None = None,
     ) -> None:
+        """Index library; synonyms is the whole lexicon (content/guides/_lexicon.yaml)."""
         self.tuning = tuning or Tuning()
         self._analyzer = _Analyzer(synonyms or {})
         self._ids: list[str] = [g.id for g in library.all()]
