@@ -133,23 +133,23 @@ def test_load_parses_fields_and_skips_readme_and_underscore_files(tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    ("change", "reason"),
+    ("old", "new", "reason"),
     [
-        (lambda t: t.replace("---\nid", "id", 1), "front matter"),
-        (lambda t: t.replace("category: vneid", "category: other"), "category"),
-        (lambda t: t.replace("https://example", "http://example"), "https"),
-        (lambda t: t.replace("verified: 2026-11-29", "verified: soon"), "verified"),
-        (lambda t: t.replace("  - cài app\n", ""), "aliases"),
-        (lambda t: t.replace("id: demo", "id: other"), "file name"),
-        (lambda t: t.replace("Làm thế này.", "x" * MAX_STEP_CHARS), "characters"),
-        (lambda t: t.replace("## ", "### "), "step"),
-        (lambda t: t.replace("title: Cài ứng dụng\n", ""), "title"),
-        (lambda t: t.replace("aliases:", "aliases: [\n"), "YAML"),
+        pytest.param("---\nid", "id", "front matter", id="front matter"),
+        pytest.param("category: vneid", "category: other", "category", id="category"),
+        pytest.param("https://example", "http://example", "https", id="https"),
+        pytest.param("verified: 2026-11-29", "verified: soon", "verified", id="verified"),
+        pytest.param("  - cài app\n", "", "aliases", id="aliases"),
+        pytest.param("id: demo", "id: other", "file name", id="file name"),
+        pytest.param("Làm thế này.", "x" * MAX_STEP_CHARS, "characters", id="characters"),
+        pytest.param("## ", "### ", "step", id="step"),
+        pytest.param("title: Cài ứng dụng\n", "", "title", id="title"),
+        pytest.param("aliases:", "aliases: [\n", "YAML", id="YAML"),
     ],
 )
-def test_bad_files_raise_a_named_error(tmp_path: Path, change: object, reason: str) -> None:
+def test_bad_files_raise_a_named_error(tmp_path: Path, old: str, new: str, reason: str) -> None:
     path = tmp_path / "demo.md"
-    path.write_text(change(GOOD.format(id="demo")), encoding="utf-8")  # type: ignore[operator]
+    path.write_text(GOOD.format(id="demo").replace(old, new), encoding="utf-8")
     with pytest.raises(GuideFormatError) as caught:
         GuideLibrary.load(tmp_path)
     assert caught.value.path == path
