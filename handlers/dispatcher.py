@@ -15,12 +15,16 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
 from datetime import timedelta
+from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Conversation
 from db.repos import conversations, people, updates
+from db.repos.conversations import ConcurrentChange
 from handlers.context import Context
-from handlers.errors import DomainError
+from handlers.errors import DomainError, NotRegistered, StaleChoice
 from handlers.events import Choice, Incoming, Reply
 from handlers.services.registry import Services
 from handlers.textnorm import fold
@@ -49,6 +53,10 @@ class Flow:
     name: str
     on_choice: dict[str, Step] = field(default_factory=dict)
     on_text: dict[str, Step] = field(default_factory=dict)
+
+
+class _AlreadyHandled(Exception):
+    """The update was handled before (a redelivery): roll back and resend what was said."""
 
 
 class Dispatcher:
@@ -81,37 +89,73 @@ class Dispatcher:
             return [Reply(self.services.texts.render("errors.internal"))]
 
     async def _handle(self, event: Incoming) -> list[Reply]:
-        async with self.services.db.transaction() as conn:
-            if not await updates.claim(conn, event.channel, event.update_key, event.at):
-                stored = await updates.replies_of(conn, event.channel, event.update_key)
-                return [Reply.from_json(item) for item in stored or []]
-            person = await people.by_account(conn, event.channel, event.user_id)
-            conversation = await conversations.load(conn, event.channel, event.chat_id)
-            expired = bool(
-                conversation.flow
-                and conversation.updated_at
-                and event.at - conversation.updated_at > FLOW_TIMEOUT
-            )
-            if expired:
-                conversation = replace(conversation, flow=None, state=None, data={})
-            ctx = Context(conn, self.services, event, person, conversation)
-            if expired:
-                ctx.say("flow.expired")
+        for _attempt in range(3):
             try:
-                async with conn.begin_nested():
-                    await self._route(ctx)
-                result = ctx.result()
-            except DomainError as error:
-                # Nothing the step wrote is kept; the conversation stays where it was, so
-                # the buttons already on screen still work.
+                return await self._attempt(event)
+            except ConcurrentChange:
+                continue  # another process moved this conversation on: start again from it
+        raise RuntimeError(f"conversation {event.chat_id} kept changing under us")
+
+    async def _attempt(self, event: Incoming) -> list[Reply]:
+        db = self.services.db
+        failure: DomainError | None = None
+        try:
+            async with db.transaction() as conn:
+                ctx, loaded, _expired = await self._context(conn, event)
+                await self._route(ctx)
+                await self._finish(ctx, loaded, ctx.result())
+                return ctx.replies
+        except _AlreadyHandled:
+            return await self._stored(event)
+        except DomainError as error:
+            failure = error
+        # Nothing the step wrote is kept (that transaction is gone); the conversation stays
+        # where it was, so the buttons already on screen still work.
+        try:
+            async with db.transaction() as conn:
+                ctx, loaded, expired = await self._context(conn, event)
                 ctx.replies = ctx.replies[:1] if expired else []
-                ctx.say(error.key, **_error_params(ctx, error))
-                result = conversation
-            await conversations.save(conn, result, event.at)
-            await updates.store_replies(
-                conn, event.channel, event.update_key, [r.to_json() for r in ctx.replies]
-            )
-            return ctx.replies
+                ctx.say(failure.key, **_error_params(ctx, failure))
+                await self._finish(ctx, loaded, ctx.conversation, bump=False)
+                return ctx.replies
+        except _AlreadyHandled:
+            return await self._stored(event)
+
+    async def _stored(self, event: Incoming) -> list[Reply]:
+        """What was said when this update was handled before."""
+        async with self.services.db.read() as conn:
+            stored = await updates.replies_of(conn, event.channel, event.update_key)
+        return [Reply.from_json(item) for item in stored or []]
+
+    async def _context(
+        self, conn: AsyncConnection, event: Incoming
+    ) -> tuple[Context, Conversation, bool]:
+        person = await people.by_account(conn, event.channel, event.user_id)
+        loaded = await conversations.load(conn, event.channel, event.chat_id)
+        conversation = loaded
+        expired = bool(
+            loaded.flow and loaded.updated_at and event.at - loaded.updated_at > FLOW_TIMEOUT
+        )
+        if expired:
+            conversation = replace(loaded, flow=None, state=None, data={})
+        ctx = Context(conn, self.services, event, person, conversation)
+        if expired:
+            ctx.say("flow.expired")
+        return ctx, loaded, expired
+
+    async def _finish(
+        self, ctx: Context, loaded: Conversation, result: Conversation, *, bump: bool = True
+    ) -> None:
+        """Save the conversation (unless nothing changed) and record the update, or roll back."""
+        unchanged_empty = (
+            loaded.flow is None and result.flow is None and not loaded.data and not result.data
+        )
+        if not unchanged_empty and (bump or result != loaded):
+            await conversations.save(ctx.conn, result, expected_version=loaded.version, now=ctx.now)
+        event = ctx.event
+        replies = [reply.to_json() for reply in ctx.replies]
+        if not await updates.record(ctx.conn, event.channel, event.update_key, replies, event.at):
+            raise _AlreadyHandled()
 
     async def _route(self, ctx: Context) -> None:
         event = ctx.event
@@ -133,6 +177,8 @@ class Dispatcher:
                 ctx.say("help.unknown_command", command=name)
                 return
             if command.roles is not None and ctx.role not in command.roles:
+                if ctx.role == "resident":
+                    raise NotRegistered()
                 ctx.say("errors.command_not_for_role", command=name)
                 return
             await command.run(ctx, args)
@@ -176,19 +222,19 @@ class Dispatcher:
             prefix, _, arg = value.partition(":")
             action = self.actions.get(prefix)
             if action is None:
-                ctx.say("flow.stale")
+                raise StaleChoice()
             else:
                 await action(ctx, arg)
             return
         if not kind.startswith("v") or not kind[1:].isdigit():
-            ctx.say("flow.stale")
+            raise StaleChoice()
             return
         if int(kind[1:]) != ctx.conversation.version or not ctx.flow:
-            ctx.say("flow.stale")
+            raise StaleChoice()
             return
         step = self.flows[ctx.flow].on_choice.get(ctx.state or "")
         if step is None:
-            ctx.say("flow.stale")
+            raise StaleChoice()
             return
         await step(ctx, value)
 
@@ -196,11 +242,11 @@ class Dispatcher:
 def _match_offered(text: str, offered: list[list[str]]) -> str | None:
     """A typed '2', a label, or the label without diacritics picks that option."""
     folded = fold(text).strip(" .)")
-    # A number that is itself an option's label (counts: 0, 1, 2 …) means that option.
-    for data, label in offered:
-        if label == folded:
-            return data
-    if folded.isdigit():
+    # Counts: when options are numbers, a typed number is a value (the flow checks it),
+    # never "the n-th option".
+    if any(label.isdigit() for _data, label in offered):
+        return next((data for data, label in offered if label == folded), None)
+    if folded.isascii() and folded.isdigit():
         index = int(folded) - 1
         return offered[index][0] if 0 <= index < len(offered) else None
     for data, label in offered:
@@ -210,7 +256,7 @@ def _match_offered(text: str, offered: list[list[str]]) -> str | None:
 
 
 def _strip_marks(label: str) -> str:
-    return re.sub(r"^[^\w]+", "", label, flags=re.UNICODE).strip()
+    return re.sub(r"^[^\w]+|[^\w]+$", "", label, flags=re.UNICODE).strip()
 
 
 def _offer_again(ctx: Context, offered: list[list[str]]) -> None:

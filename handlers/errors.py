@@ -66,6 +66,12 @@ class EditWindowClosed(DomainError):
     key = "errors.edit_window_closed"
 
 
+class StaleChoice(DomainError):
+    """A button from an earlier step (or pressed twice): nothing changes, the screen stays valid."""
+
+    key = "flow.stale"
+
+
 class UnitsFileError(Exception):
     """A units CSV line is wrong (used by the CLI; not a chat error)."""
 

@@ -26,12 +26,11 @@ async def my_tally(ctx: Context, _args: str = "") -> None:
         return
     plan = ctx.services.plan
     tally = await reporting.tally(ctx.conn, ctx.person, plan=plan, today=ctx.today)
-    since = plan.campaign_start if ctx.today >= plan.campaign_start else ctx.today
     ctx.say(
         "tally.mine",
         name=ctx.person.display_name or ctx.label(f"role.{ctx.role}"),
         today=ctx.today,
-        since=min(since, ctx.today),
+        since=reporting.tally_start(plan, ctx.today),
         t=tally["today"],
         c=tally["campaign"],
     )

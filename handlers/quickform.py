@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from handlers import roles
 from handlers.context import Context
-from handlers.errors import InvalidField
+from handlers.errors import InvalidField, StaleChoice
 from handlers.report import skills_text
 from handlers.services import reporting
 from handlers.services.reporting import Draft
@@ -46,7 +46,7 @@ def parse(args: str) -> QuickForm:
     rest = " ".join(parts[2:])
     folded = fold(rest).replace("thanh thao", "thanhthao").replace("dk 2", "dk2")
     for key, raw in _NUMBER.findall(folded):
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit()):
             raise InvalidField(field="quick_number", value=f"{key}={raw}")
         form.numbers[key] = int(raw)
     remainder = _NUMBER.sub(" ", folded)
@@ -119,8 +119,7 @@ async def quick_report(ctx: Context, args: str) -> None:
 
 async def undo(ctx: Context, arg: str) -> None:
     """The Undo button under a quick report: delete that report (audited)."""
-    if ctx.person is None or not arg.isdigit():
-        ctx.say("flow.stale")
-        return
+    if ctx.person is None or not (arg.isascii() and arg.isdigit()):
+        raise StaleChoice()
     visit = await reporting.delete(ctx.conn, ctx.person, int(arg), ctx.now)
     ctx.say("report.undone", name=visit.head_name)

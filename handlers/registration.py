@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
+from handlers.errors import StaleChoice
 from handlers.menu import menu_choices, show_menu
 from handlers.services import invites
 
@@ -52,7 +53,7 @@ async def on_position(ctx: Context, value: str) -> None:
     from db.repos import people
 
     if value not in roles.POSITIONS or ctx.person is None:
-        ctx.say("flow.stale")
+        raise StaleChoice()
         return
     await people.update(ctx.conn, ctx.person.id, position=value)
     ctx.end()

@@ -11,7 +11,7 @@ from db.repos import units
 from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import InvalidField
+from handlers.errors import InvalidField, StaleChoice
 from handlers.events import Choice
 from handlers.services import reporting
 from handlers.services.reporting import Draft
@@ -99,7 +99,7 @@ async def on_pick_household(ctx: Context, value: str) -> None:
 
     household = await households.get(ctx.conn, household_id)
     if household is None:
-        ctx.say("flow.stale")
+        raise StaleChoice()
         return
     draft.household_id, draft.head_name, draft.address = (
         household_id,
@@ -156,7 +156,7 @@ async def on_skills(ctx: Context, value: str) -> None:
         _ask_skills(ctx, draft, edit=True)
         return
     if value != "done":
-        ctx.say("flow.stale")
+        raise StaleChoice()
         return
     if not draft.skills:
         raise InvalidField(field="skills")
@@ -267,7 +267,7 @@ async def on_summary(ctx: Context, value: str) -> None:
     elif value == "cancel":
         await _cancel(ctx)
     else:
-        ctx.say("flow.stale")
+        raise StaleChoice()
 
 
 async def on_note(ctx: Context, text: str) -> None:
@@ -286,8 +286,7 @@ async def on_date(ctx: Context, value: str) -> None:
     try:
         day = date.fromisoformat(value[1:])
     except ValueError:
-        ctx.say("flow.stale")
-        return
+        raise StaleChoice() from None
     if not ctx.services.plan.accepts_report_day(day, ctx.today):
         raise InvalidField(
             field="visit_date", reason="date_range", days=ctx.services.plan.late_report_days

@@ -5,6 +5,7 @@ from __future__ import annotations
 from handlers import corrections, figures, invite, menu, quickform, registration, report, roles
 from handlers.context import Context
 from handlers.dispatcher import Command, Dispatcher
+from handlers.errors import StaleChoice
 from handlers.services.registry import Services
 
 EVERYONE = None
@@ -39,7 +40,7 @@ async def _menu_action(ctx: Context, name: str) -> None:
     """A menu button runs its command, with the same role check as typing it."""
     command = next((c for c in COMMANDS if c.name == name), None)
     if command is None or (command.roles is not None and ctx.role not in command.roles):
-        ctx.say("flow.stale")
+        raise StaleChoice()
         return
     await command.run(ctx, "")
 

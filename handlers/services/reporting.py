@@ -55,7 +55,7 @@ def clean_note(raw: str) -> str:
 def clean_count(raw: str | int, field_name: str, size: int | None = None) -> int:
     """A number of people: a whole number 0–30, and not above the household's size."""
     text = str(raw).strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise InvalidField(field=field_name, reason="not_number")
     value = int(text)
     if value > MAX_COUNT:
@@ -67,7 +67,7 @@ def clean_count(raw: str | int, field_name: str, size: int | None = None) -> int
 
 def clean_size(raw: str | int) -> int:
     text = str(raw).strip()
-    if not text.isdigit() or not 1 <= int(text) <= MAX_COUNT:
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_COUNT:
         raise InvalidField(field="size", reason="size_range", limit=MAX_COUNT)
     return int(text)
 
@@ -161,8 +161,7 @@ async def _resolve_household(
         # same household; the same name elsewhere is a new one, and the reply says so.
         address_key = fold(draft.address)
         for candidate in namesakes:
-            candidate_key = await households.address_key_of(conn, candidate.id)
-            if not address_key or candidate_key == address_key:
+            if not address_key or candidate.address_key == address_key:
                 return candidate, False, ()
     created = await households.create(
         conn,
@@ -194,6 +193,18 @@ def _delta(before: dict[str, int], after: dict[str, int], reports: int) -> dict[
         "vneid_registered": after["vneid_registered"] - before["vneid_registered"],
         "vneid_activated": after["vneid_activated"] - before["vneid_activated"],
         "cqngai_installed": after["cqngai_installed"] - before["cqngai_installed"],
+    }
+
+
+def _state_of(draft: Draft) -> dict[str, int]:
+    """A household's state when this draft is its only visit (as refresh_state would find)."""
+    return {
+        "visits": 1,
+        "dvc_payment": int(bool({"dvc", "payment"} & draft.skills)),
+        "proficient": int(draft.proficient),
+        "vneid_registered": draft.dk2,
+        "vneid_activated": draft.kh,
+        "cqngai_installed": draft.cqn,
     }
 
 
@@ -239,8 +250,14 @@ async def record(
         now=now,
     )
     if created:
-        before, after = await households.refresh_state(conn, household.id)
-        lineage = await _lineage(conn, household.village_code)
+        if is_new:
+            # A new household's state is this visit: no need to read it back.
+            before = households.EMPTY_STATE
+            after = _state_of(draft)
+            await households.set_state(conn, household.id, after)
+        else:
+            before, after = await households.refresh_state(conn, household.id)
+        lineage = member.lineage or await _lineage(conn, household.village_code)
         await stats.apply(conn, lineage, visit_date, _delta(before, after, 1))
     return Recorded(visit_id, created, household, is_new, namesakes)
 
@@ -351,16 +368,24 @@ async def recent_editable(conn: AsyncConnection, person: Person, now: datetime) 
     return await visits.recent(conn, since=since, member_id=person.id)
 
 
+def tally_start(plan: Plan, today: date) -> date:
+    """First day a member's campaign tally counts: the campaign's start, else 30 days back."""
+    if plan.campaign_start <= today:
+        return (
+            plan.campaign_start
+            if today <= plan.campaign_end + timedelta(days=30)
+            else today - timedelta(days=30)
+        )
+    return today - timedelta(days=30)
+
+
 async def tally(
     conn: AsyncConnection, person: Person, *, plan: Plan, today: date
 ) -> dict[str, dict[str, int]]:
-    """The member's own figures today and over the campaign (or the last 30 days)."""
-    first = plan.campaign_start if plan.in_campaign(today) or today > plan.campaign_end else today
-    if not plan.in_campaign(today):
-        first = min(plan.campaign_start, today - timedelta(days=30))
+    """The member's own figures today and since tally_start()."""
     return {
         "today": await visits.tally(conn, person.id, today, today),
-        "campaign": await visits.tally(conn, person.id, first, today),
+        "campaign": await visits.tally(conn, person.id, tally_start(plan, today), today),
     }
 
 

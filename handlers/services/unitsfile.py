@@ -45,9 +45,10 @@ def parse(text: str) -> list[dict[str, Any]]:
         }
         for figure in FIGURES:
             value = (raw[figure] or "").strip()
-            if value and not value.isdigit():
+            if value and not (value.isascii() and value.isdigit()):
                 raise UnitsFileError(line, f"{figure} must be a whole number or empty")
             row[figure] = int(value) if value else None
+        row["_line"] = line
         rows.append(row)
     return rows
 
@@ -56,11 +57,12 @@ def _with_paths(rows: Iterable[dict[str, Any]], known: dict[str, dict[str, Any]]
     by_code = {**known, **{row["code"]: row for row in rows}}
 
     def path_of(code: str, trail: tuple[str, ...] = ()) -> str:
+        line = by_code[trail[-1]].get("_line", 0) if trail else 0
         if code in trail:
-            raise UnitsFileError(0, f"parents form a loop at {code!r}")
+            raise UnitsFileError(line, f"parents form a loop at {code!r}")
         row = by_code.get(code)
         if row is None:
-            raise UnitsFileError(0, f"parent {code!r} is not a known unit")
+            raise UnitsFileError(line, f"parent {code!r} is not a known unit")
         parent = row["parent_code"]
         prefix = path_of(parent, (*trail, code)) if parent else "/"
         return f"{prefix}{code}/"
@@ -95,6 +97,8 @@ async def import_csv(conn: AsyncConnection, text: str) -> tuple[int, int]:
         for unit in await units.all_units(conn)
     }
     _with_paths(rows, existing)
+    for row in rows:
+        row.pop("_line", None)
     inserted, updated = await units.replace_all(conn, rows)
     everything = [
         {

@@ -140,11 +140,6 @@ def test_an_unknown_parent_is_refused(db_url: str, tmp_path: Path) -> None:
     assert listed(db_url) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unitsfile._with_paths raises UnitsFileError(0, …): an unknown parent is "
-    "reported as 'line 0' instead of the CSV line that names it",
-)
 def test_an_unknown_parent_is_refused_naming_its_line(db_url: str, tmp_path: Path) -> None:
     path = bad_file(tmp_path, *GOOD_TOP, "x-thon-1,Thôn 1,village,khong-co,1,1,1,1,1,1")
     message = failed(bot(db_url, "units", "import", path))
@@ -238,11 +233,6 @@ def test_admin_grant_before_any_units_is_refused(db_url: str) -> None:
     assert "Không tìm thấy địa bàn có mã “mo-duc”" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: unitsfile.parse checks str.isdigit(), which accepts '²', then int('²') "
-    "raises ValueError: a traceback instead of a message naming the line",
-)
 def test_a_superscript_figure_is_refused_naming_its_line(db_url: str, tmp_path: Path) -> None:
     path = bad_file(
         tmp_path, *GOOD_TOP, "duc-chanh-thon-1,Thôn 1,village,duc-chanh,4²,1111,854,704,550,112"

@@ -108,11 +108,6 @@ async def test_a_button_from_an_earlier_step_is_stale(app: App) -> None:
     assert (await figures(app))["reports"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a stale press bumps the conversation version and drops the offered choices, "
-    "so the buttons still on screen (and typed numbers) stop working too",
-)
 async def test_after_a_stale_press_the_current_buttons_still_work(app: App) -> None:
     chat = await join(app, "member", VILLAGE, "m1")
     await chat.send("/baocao")
@@ -243,14 +238,7 @@ async def test_typed_count_that_is_a_button_label_means_that_number(app: App) ->
 @pytest.mark.parametrize(
     "typed",
     [
-        pytest.param(
-            "6",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: at the count step (buttons 0–5) a typed 6 is read as "
-                "'the 6th button', i.e. 5",
-            ),
-        ),
+        "6",
         "12",
     ],
 )
@@ -287,11 +275,6 @@ async def test_text_where_a_choice_is_expected_offers_the_choices_again(app: App
     assert "thành thạo" in chat.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: _strip_marks only strips leading marks, so a typed 'xong' does not match "
-    "the label 'Xong ➡️' (same for 'Tiếp ➡️')",
-)
 async def test_typed_label_with_a_trailing_mark_chooses_it(app: App) -> None:
     chat = await join(app, "member", VILLAGE, "m1")
     await chat.send("/baocao")
@@ -396,10 +379,6 @@ async def test_help_lists_every_command_of_the_role(app: App, role: str) -> None
 
 
 # --- a tour of everything a role can reach ----------------------------------------------------
-TOUR_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: /thongke for a unit with child units crashes on stats.child ({{ c.five }})",
-)
 
 
 @pytest.mark.parametrize(
@@ -409,9 +388,9 @@ TOUR_BUG = pytest.mark.xfail(
         roles.MEMBER,
         roles.DEPUTY,
         roles.LEADER,
-        pytest.param(roles.COMMUNE_OFFICER, marks=TOUR_BUG),
-        pytest.param(roles.DISTRICT_OFFICER, marks=TOUR_BUG),
-        pytest.param(roles.ADMIN, marks=TOUR_BUG),
+        roles.COMMUNE_OFFICER,
+        roles.DISTRICT_OFFICER,
+        roles.ADMIN,
     ],
 )
 async def test_no_reply_shows_internals(app: App, role: str) -> None:

@@ -171,10 +171,6 @@ async def test_a_100_character_name_with_diacritics_is_accepted(app: App) -> Non
     assert (await figures(app))["reports"] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: str.isdigit() accepts '²' but int('²') fails: an internal error, not a named part",
-)
 async def test_a_superscript_digit_is_named_not_an_internal_error(app: App) -> None:
     chat = await member(app)
     await chat.send("/bc Nguyễn Văn An; số 12; dvc; dk2=²")
@@ -240,11 +236,6 @@ async def test_a_resident_without_invite_cannot_report(app: App) -> None:
     assert await rows(app, households) == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the dispatcher's role check answers a resident with 'command_not_for_role'; "
-    "report.not_team (which tells them to /dangky MÃ) is unreachable",
-)
 async def test_a_resident_is_told_how_to_join(app: App) -> None:
     resident = Chat(app, "resident")
     await resident.send(EXAMPLE)

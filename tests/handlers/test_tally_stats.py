@@ -104,10 +104,6 @@ async def test_a_new_member_has_an_empty_tally(app: App) -> None:
     assert "0 báo cáo, 0 hộ" in today and "0 báo cáo, 0 hộ" in campaign
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: before the campaign /cuatoi says 'Cả đợt (từ <today>)' but counts the last 30 days",
-)
 async def test_before_the_campaign_the_period_shown_holds_what_is_counted(app: App) -> None:
     clock = Clock(datetime(2024, 9, 15, 2, 0, tzinfo=UTC))
     chat = await member(app, "m1", clock)
@@ -127,13 +123,6 @@ async def test_officers_have_no_tally(app: App) -> None:
     officer = await join(app, "commune_officer", COMMUNE, "officer")
     await officer.send("/cuatoi")
     assert "không dành cho vai trò của bạn" in officer.text
-
-
-CHILD_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: stats.child renders {{ c.five }} but figures.py passes five= apart: "
-    "StrictUndefined, so any /thongke with child units answers with the internal error",
-)
 
 
 # --- /thongke ------------------------------------------------------------------------------
@@ -166,7 +155,6 @@ async def test_member_sees_their_village_too(app: App) -> None:
     assert "📈 Thôn 1 (tên mẫu)" in chat.text
 
 
-@CHILD_BUG
 async def test_commune_officer_sees_a_line_per_village(app: App) -> None:
     clock = Clock()
     reporter = await member(app, "m1", clock)
@@ -189,7 +177,6 @@ async def test_commune_officer_sees_a_line_per_village(app: App) -> None:
     )
 
 
-@CHILD_BUG
 async def test_district_officer_sees_a_line_per_commune(app: App) -> None:
     clock = Clock()
     reporter = await member(app, "m1", clock)
