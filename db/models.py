@@ -40,6 +40,12 @@ class Person:
     position: str | None
     display_name: str | None
     preferred_channel: str | None = None
+    unit_path: str | None = None
+
+    @property
+    def lineage(self) -> list[str]:
+        """Codes from the root down to the person's unit (empty when unknown)."""
+        return [code for code in (self.unit_path or "").split("/") if code]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +67,7 @@ class Household:
     address: str
     size: int | None
     visits: int = 0
+    address_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

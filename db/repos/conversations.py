@@ -16,9 +16,9 @@ from db.schema import conversations
 async def load(conn: AsyncConnection, channel: str, chat_id: str) -> Conversation:
     row = (
         await conn.execute(
-            sa.select(conversations)
-            .where(conversations.c.channel == channel, conversations.c.chat_id == chat_id)
-            .with_for_update()
+            sa.select(conversations).where(
+                conversations.c.channel == channel, conversations.c.chat_id == chat_id
+            )
         )
     ).first()
     if row is None:
@@ -28,7 +28,14 @@ async def load(conn: AsyncConnection, channel: str, chat_id: str) -> Conversatio
     )
 
 
-async def save(conn: AsyncConnection, conversation: Conversation, now: datetime) -> None:
+class ConcurrentChange(Exception):
+    """Another process changed this conversation since it was loaded; handle the event again."""
+
+
+async def save(
+    conn: AsyncConnection, conversation: Conversation, *, expected_version: int, now: datetime
+) -> None:
+    """Store the conversation if it is still at `expected_version` (optimistic locking)."""
     values: dict[str, Any] = {
         "flow": conversation.flow,
         "state": conversation.state,
@@ -36,11 +43,21 @@ async def save(conn: AsyncConnection, conversation: Conversation, now: datetime)
         "version": conversation.version,
         "updated_at": now,
     }
-    stmt = upsert(conn, conversations).values(
-        channel=conversation.channel, chat_id=conversation.chat_id, **values
-    )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[conversations.c.channel, conversations.c.chat_id], set_=values
+    result = await conn.execute(
+        conversations.update()
+        .where(
+            conversations.c.channel == conversation.channel,
+            conversations.c.chat_id == conversation.chat_id,
+            conversations.c.version == expected_version,
         )
+        .values(values)
     )
+    if result.rowcount == 1:
+        return
+    inserted = await conn.execute(
+        upsert(conn, conversations)
+        .values(channel=conversation.channel, chat_id=conversation.chat_id, **values)
+        .on_conflict_do_nothing(index_elements=[conversations.c.channel, conversations.c.chat_id])
+    )
+    if inserted.rowcount != 1:
+        raise ConcurrentChange()

@@ -29,6 +29,7 @@ def _household(row: Any) -> Household:
         address=row.address,
         size=row.size,
         visits=row.visits,
+        address_key=row.address_key,
     )
 
 
@@ -74,19 +75,13 @@ async def create(
         )
         .returning(households.c.id)
     )
-    return Household(result.scalar_one(), village_code, head_name, address, size)
+    return Household(
+        result.scalar_one(), village_code, head_name, address, size, address_key=address_key
+    )
 
 
 async def set_size(conn: AsyncConnection, household_id: int, size: int) -> None:
     await conn.execute(households.update().where(households.c.id == household_id).values(size=size))
-
-
-async def address_key_of(conn: AsyncConnection, household_id: int) -> str:
-    return (
-        await conn.execute(
-            sa.select(households.c.address_key).where(households.c.id == household_id)
-        )
-    ).scalar_one()
 
 
 def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
@@ -131,16 +126,24 @@ async def refresh_state(
         "cqngai_installed": int(agg.cqngai_installed),
     }
     if after != before:
-        await conn.execute(
-            households.update()
-            .where(households.c.id == household_id)
-            .values(
-                visits=after["visits"],
-                dvc_payment=bool(after["dvc_payment"]),
-                proficient=bool(after["proficient"]),
-                vneid_registered=after["vneid_registered"],
-                vneid_activated=after["vneid_activated"],
-                cqngai_installed=after["cqngai_installed"],
-            )
-        )
+        await set_state(conn, household_id, after)
     return before, after
+
+
+async def set_state(conn: AsyncConnection, household_id: int, state: dict[str, int]) -> None:
+    """Write a household's derived state (see refresh_state)."""
+    await conn.execute(
+        households.update()
+        .where(households.c.id == household_id)
+        .values(
+            visits=state["visits"],
+            dvc_payment=bool(state["dvc_payment"]),
+            proficient=bool(state["proficient"]),
+            vneid_registered=state["vneid_registered"],
+            vneid_activated=state["vneid_activated"],
+            cqngai_installed=state["cqngai_installed"],
+        )
+    )
+
+
+EMPTY_STATE = dict.fromkeys(STATE_FIELDS, 0)

@@ -19,7 +19,9 @@ _COLUMNS = (
     people.c.position,
     people.c.display_name,
     people.c.preferred_channel,
+    units.c.path,
 )
+_PEOPLE = people.outerjoin(units, units.c.code == people.c.unit_code)
 
 
 def _person(row: Any) -> Person:
@@ -30,6 +32,7 @@ def _person(row: Any) -> Person:
         position=row.position,
         display_name=row.display_name,
         preferred_channel=row.preferred_channel,
+        unit_path=row.path,
     )
 
 
@@ -37,6 +40,7 @@ async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> P
     row = (
         await conn.execute(
             sa.select(*_COLUMNS)
+            .select_from(_PEOPLE)
             .join(accounts, accounts.c.person_id == people.c.id)
             .where(accounts.c.channel == channel, accounts.c.external_id == external_id)
         )
@@ -45,7 +49,11 @@ async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> P
 
 
 async def get(conn: AsyncConnection, person_id: int) -> Person | None:
-    row = (await conn.execute(sa.select(*_COLUMNS).where(people.c.id == person_id))).first()
+    row = (
+        await conn.execute(
+            sa.select(*_COLUMNS).select_from(_PEOPLE).where(people.c.id == person_id)
+        )
+    ).first()
     return _person(row) if row else None
 
 
@@ -67,9 +75,11 @@ async def create(
             preferred_channel=preferred_channel,
             created_at=now,
         )
-        .returning(*_COLUMNS)
+        .returning(people.c.id)
     )
-    return _person(result.one())
+    person = await get(conn, result.scalar_one())
+    assert person is not None
+    return person
 
 
 async def link_account(
@@ -112,6 +122,7 @@ async def in_units(
 ) -> list[Person]:
     rows = await conn.execute(
         sa.select(*_COLUMNS)
+        .select_from(_PEOPLE)
         .where(people.c.unit_code.in_(unit_codes), people.c.role.in_(roles))
         .order_by(people.c.id)
     )
@@ -121,7 +132,7 @@ async def in_units(
 async def in_subtree(conn: AsyncConnection, path: str, roles: tuple[str, ...]) -> list[Person]:
     rows = await conn.execute(
         sa.select(*_COLUMNS)
-        .join(units, units.c.code == people.c.unit_code)
+        .select_from(_PEOPLE)
         .where(units.c.path.startswith(path, autoescape=True), people.c.role.in_(roles))
         .order_by(people.c.id)
     )

@@ -15,28 +15,28 @@ from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
 async def apply(
     conn: AsyncConnection, lineage: list[str], day: date, delta: Mapping[str, int]
 ) -> None:
-    """Add `delta` to the unit and every ancestor, overall and for `day`.
+    """Add `delta` to the unit and every ancestor, overall and for `day` (two statements).
 
-    Rows are touched root first, one statement each, so concurrent transactions on
-    PostgreSQL lock them in the same order and never deadlock.
+    Both statements touch the rows in one order (by unit code in the primary-key index, and
+    root first in VALUES), so concurrent reports on PostgreSQL queue instead of deadlocking.
     """
     changes = {key: value for key, value in delta.items() if value}
     if not changes:
         return
-    for code in lineage:
-        await conn.execute(
-            unit_stats.update()
-            .where(unit_stats.c.unit_code == code)
-            .values({key: unit_stats.c[key] + value for key, value in changes.items()})
+    await conn.execute(
+        unit_stats.update()
+        .where(unit_stats.c.unit_code.in_(sorted(lineage)))
+        .values({key: unit_stats.c[key] + value for key, value in changes.items()})
+    )
+    stmt = upsert(conn, unit_daily_stats).values(
+        [{"unit_code": code, "day": day, **changes} for code in sorted(lineage)]
+    )
+    await conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
+            set_={key: unit_daily_stats.c[key] + stmt.excluded[key] for key in changes},
         )
-    for code in lineage:
-        stmt = upsert(conn, unit_daily_stats).values(unit_code=code, day=day, **changes)
-        await conn.execute(
-            stmt.on_conflict_do_update(
-                index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
-                set_={key: unit_daily_stats.c[key] + value for key, value in changes.items()},
-            )
-        )
+    )
 
 
 async def for_units(conn: AsyncConnection, codes: list[str]) -> dict[str, dict[str, int]]:

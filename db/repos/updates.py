@@ -12,24 +12,22 @@ from db.repos._sql import upsert
 from db.schema import processed_updates
 
 
-async def claim(conn: AsyncConnection, channel: str, key: str, now: datetime) -> bool:
-    """Record the update as being handled; False if it was handled before."""
+async def record(
+    conn: AsyncConnection, channel: str, key: str, replies: Any, now: datetime
+) -> bool:
+    """Mark the update handled, with its replies; False if it was handled before.
+
+    On PostgreSQL a concurrent second delivery waits here for the first to commit, then
+    finds the row and returns False, so its transaction is rolled back whole.
+    """
     stmt = (
         upsert(conn, processed_updates)
-        .values(channel=channel, update_key=key, replies=[], processed_at=now)
+        .values(channel=channel, update_key=key, replies=replies, processed_at=now)
         .on_conflict_do_nothing(
             index_elements=[processed_updates.c.channel, processed_updates.c.update_key]
         )
     )
     return (await conn.execute(stmt)).rowcount == 1
-
-
-async def store_replies(conn: AsyncConnection, channel: str, key: str, replies: Any) -> None:
-    await conn.execute(
-        processed_updates.update()
-        .where(processed_updates.c.channel == channel, processed_updates.c.update_key == key)
-        .values(replies=replies)
-    )
 
 
 async def replies_of(conn: AsyncConnection, channel: str, key: str) -> Any:

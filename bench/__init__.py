@@ -1,0 +1,1 @@
+"""Benchmarks: each prints figures; none is a test. `python -m bench NAME`."""

@@ -1,0 +1,156 @@
+"""`python -m bench report`: household reports/s through the real Telegram channel vs an echo bot.
+
+N quick-form reports (`/bc …`, one message = one report) come from 20 simulated members in
+parallel, each sending its next message as soon as the previous one is answered, to the real
+bot process (`python -m bot run`, rate limiter off) through a local Bot API server running in
+this process. The same number of messages then go through a bare echo bot on the same
+channel code. The ratio reports/s ÷ echo messages/s shows what the bot's own work costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from bot.app import App
+from bot.config import Settings
+from handlers.services import invites
+from tests.auxil.fake_telegram import FakeTelegram, Sent
+
+ROOT = Path(__file__).resolve().parent.parent
+VILLAGES = ["duc-chanh-thon-1", "duc-chanh-thon-2", "duc-hiep-thon-1", "tt-mo-duc-tdp-1"]
+PG_ADMIN = os.environ.get("BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+class BenchTelegram(FakeTelegram):
+    """The fake server, with a waiter per chat instead of scanning every sent message."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiters: dict[int, asyncio.Future[str]] = {}
+
+    def _record(self, method: str, sent: Sent) -> None:
+        waiter = self.waiters.pop(sent.chat_id, None)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(sent.text)
+
+    async def ask(self, user: int, text: str) -> tuple[float, str]:
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters[user] = waiter
+        start = time.perf_counter()
+        self.user_says(user, text)
+        reply = await asyncio.wait_for(waiter, 30)
+        return time.perf_counter() - start, reply
+
+
+async def _drive(tg: BenchTelegram, users: list[int], total: int, make_text: object) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    counter = iter(range(total))
+
+    async def member(user: int) -> None:
+        for number in counter:
+            latency, reply = await tg.ask(user, make_text(user, number))  # type: ignore[operator]
+            if "Đã lưu" not in reply and not reply.startswith("/bc"):
+                raise RuntimeError(f"unexpected reply: {reply[:200]}")
+            latencies.append(latency)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(member(user) for user in users))
+    return time.perf_counter() - start, latencies
+
+
+async def _start(module: str, tg: FakeTelegram, env: dict[str, str]) -> asyncio.subprocess.Process:
+    full = dict(os.environ, TELEGRAM_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url,
+                TELEGRAM_RATE_LIMIT="0", LOG_LEVEL="WARNING", **env)
+    args = ["-m", "bot", "run"] if module == "bot" else ["-m", "bench.echo"]
+    return await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=full)
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 15)
+    except TimeoutError:
+        process.kill()
+
+
+async def _prepare(url: str, users: list[int]) -> None:
+    app = await App.open(Settings(_env_file=None, database_url=url))  # type: ignore[call-arg]
+    try:
+        await app.load_sample_units_if_empty()
+        now = datetime.now(UTC)
+        async with app.db.transaction() as conn:
+            for index, user in enumerate(users):
+                invite = await invites.create(conn, inviter=None, role="member",
+                                              unit_code=VILLAGES[index % len(VILLAGES)], uses=1,
+                                              expires_in=timedelta(days=1), now=now)
+                await invites.redeem(conn, code=invite.code, channel="telegram",
+                                     external_id=str(user), chat_id=str(user),
+                                     display_name=f"Thành viên {index}", current=None, now=now)
+    finally:
+        await app.close()
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=100)[94] * 1000
+
+
+async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
+    users = [900000 + i for i in range(members)]
+    pg_name = None
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tempfile.mkdtemp()}/bench.db"
+    else:
+        pg_name = f"bench_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(PG_ADMIN)
+        await conn.execute(f'CREATE DATABASE "{pg_name}"')
+        await conn.close()
+        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{pg_name}"
+    try:
+        await _prepare(url, users)
+        report = lambda user, n: f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"  # noqa: E731
+        results: dict[str, float] = {}
+        for name, module, make in (("report", "bot", report), ("echo", "echo", report)):
+            async with BenchTelegram() as tg:
+                process = await _start(module, tg, {"DATABASE_URL": url})
+                try:
+                    await _drive(tg, users, members * 2, make)  # warm-up
+                    elapsed, latencies = await _drive(tg, users, total, make)
+                finally:
+                    await _stop(process)
+            results[f"{name}_per_s"] = total / elapsed
+            results[f"{name}_p95_ms"] = _p95(latencies)
+        results["ratio"] = results["report_per_s"] / results["echo_per_s"]
+        return results
+    finally:
+        if pg_name:
+            conn = await asyncpg.connect(PG_ADMIN)
+            await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+            await conn.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench report")
+    parser.add_argument("--n", type=int, default=1000, help="reports (and echo messages)")
+    parser.add_argument("--members", type=int, default=20)
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    args = parser.parse_args(argv)
+    backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    print(f"bench report: {args.n} quick-form reports from {args.members} members in parallel, "
+          f"Telegram channel against a local Bot API server, rate limiter off")
+    for backend in backends:
+        r = asyncio.run(run_one(backend, args.n, args.members))
+        print(f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms | "
+              f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms | "
+              f"ratio {r['ratio']:.2f} (goal >= 0.7)")
+    return 0
