@@ -10,6 +10,8 @@ from bot.config import Settings
 from db.engine import Database
 from db.repos import units
 from handlers.dispatcher import Dispatcher
+from handlers.guides.library import GuideLibrary
+from handlers.guides.search import GuideSearch, load_lexicon
 from handlers.routes import build_dispatcher
 from handlers.services import unitsfile
 from handlers.services.plan import Plan
@@ -33,10 +35,14 @@ class App:
         if migrate:
             await db.upgrade()
         plan = Plan.load(settings.plan_file)
+        guides = GuideLibrary.load(settings.guides_dir)
+        search = GuideSearch(guides, load_lexicon(settings.guides_dir / "_lexicon.yaml"))
         services = Services(
             db=db,
             texts=Texts.load(settings.messages_file),
             plan=plan,
+            guides=guides,
+            search=search,
             tz=ZoneInfo(settings.tz),
             telegram_username=settings.telegram_bot_username,
         )

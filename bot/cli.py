@@ -122,6 +122,45 @@ async def cmd_stats(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_ask(app: App, args: argparse.Namespace) -> int:
+    """The chat's own question answering, for evaluation (one JSON object per question)."""
+    from handlers.guides.search import ask_json
+
+    search = app.services.search
+    if args.question == "-":
+        for line in sys.stdin:
+            if line.strip():
+                _print_json(ask_json(search, line.rstrip("\n")))
+        return 0
+    result = ask_json(search, args.question)
+    if args.json:
+        _print_json(result)
+    else:
+        guide = app.services.guides.get(result["guide_id"] or "")
+        print(f"{result['guide_id']} ({result['score']:.2f}): {guide.title if guide else '-'}")
+        if result["alternatives"]:
+            print("also: " + ", ".join(result["alternatives"]))
+    return 0
+
+
+async def cmd_questions(app: App, args: argparse.Namespace) -> int:
+    """Questions the bot could not answer (digits already masked), for content editors."""
+    from db.repos import questions
+
+    since = (
+        datetime.fromisoformat(args.since).replace(tzinfo=app.services.tz) if args.since else None
+    )
+    async with app.db.read() as conn:
+        rows = await questions.unanswered(conn, since)
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            when = row["asked_at"].astimezone(app.services.tz).strftime("%Y-%m-%d %H:%M")
+            print(f"{when}  {row['channel']:<8} {row['text']}")
+    return 0
+
+
 async def cmd_chat(app: App, args: argparse.Namespace) -> int:
     from bot.channels import local
 
@@ -167,15 +206,16 @@ async def cmd_run(app: App, args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    try:
-        if settings.telegram_webhook_url:
-            from bot.webhook import serve_webhooks
+    from bot.outbox import OutboxSender
 
-            await serve_webhooks(app, telegram=channel, stop=stop)
-        else:
-            log.info("polling Telegram as @%s", channel.bot.username)
-            await channel.poll(stop)
+    sender = OutboxSender(app.db, "telegram", channel.send_reply, app.services.outbox_wakeup)
+    sending = asyncio.create_task(sender.run(stop))
+    try:
+        log.info("polling Telegram as @%s", channel.bot.username)
+        await channel.poll(stop)
     finally:
+        stop.set()
+        await sending
         await channel.close()
     return 0
 
@@ -225,6 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--zalo-id")
     grant.add_argument("--unit", help="default: the plan's root unit")
 
+    ask = sub.add_parser("ask", help="answer a question as the chat would (guide search)")
+    ask.add_argument("question", help="the question, or - to read one per line from stdin")
+    ask.add_argument("--json", action="store_true")
+
+    questions = sub.add_parser("questions", help="questions residents asked")
+    questions.add_argument("--unanswered", action="store_true", required=True)
+    questions.add_argument("--since", help="YYYY-MM-DD")
+    questions.add_argument("--json", action="store_true")
+
     stats_parser = sub.add_parser("stats", help="figures against the plan's targets")
     stats_parser.add_argument("--unit")
     stats_parser.add_argument("--json", action="store_true")
@@ -240,6 +289,8 @@ COMMANDS: dict[tuple[str, ...], Runner] = {
     ("invite", "create"): cmd_invite_create,
     ("admin", "grant"): cmd_admin_grant,
     ("stats",): cmd_stats,
+    ("ask",): cmd_ask,
+    ("questions",): cmd_questions,
 }
 
 

@@ -228,3 +228,59 @@ audit_log = sa.Table(
     sa.Column("after", sa.JSON, nullable=True),
     sa.Column("at", UTCDateTime(), nullable=False),
 )
+
+# Questions residents asked, for content editors. No person is stored, and digits that look
+# like ID-card or phone numbers are masked before the text is written.
+questions = sa.Table(
+    "questions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("asked_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("text", sa.String(1000), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("guide_id", sa.String(64), nullable=True),
+    sa.Column("score", sa.Float, nullable=False),
+)
+
+# Requests for a team member to come and help at home (team-contact).
+help_requests = sa.Table(
+    "help_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "village_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False, index=True
+    ),
+    sa.Column("topic", sa.String(64), nullable=False),
+    sa.Column("contact", sa.String(100), nullable=False),
+    sa.Column("resident_channel", sa.String(16), nullable=False),
+    sa.Column("resident_chat_id", sa.String(64), nullable=False),
+    sa.Column("resident_name", sa.String(100), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("taken_by", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
+    sa.Column("request_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("taken_at", UTCDateTime(), nullable=True),
+)
+
+# Everything the bot sends on its own (notices, help requests, reminders): one row per
+# (notice, recipient) key, so a notice is queued once however often it is produced; senders
+# claim rows with a lease, so several processes never send the same row at the same time.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("chat_id", sa.String(64), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("urgent", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("claimed_until", UTCDateTime(), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+    sa.Column("failed_at", UTCDateTime(), nullable=True),
+    sa.Column("last_error", sa.String(300), nullable=True),
+    sa.Index("ix_outbox_pending", "channel", "sent_at", "failed_at"),
+)

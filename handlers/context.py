@@ -97,6 +97,42 @@ class Context:
         self.replies.append(reply)
         return reply
 
+    async def notify(self, person_id: int, key: str, reply: Reply, *, urgent: bool = True) -> bool:
+        """Queue a message to a person on their chosen channel (once per key).
+
+        It is written in this event's transaction and sent by the outbox sender after commit.
+        """
+        from db.repos import people
+
+        person = await people.get(self.conn, person_id)
+        linked = await people.accounts_of(self.conn, person_id)
+        if person is None or not linked:
+            return False
+        channel, chat_id = next(
+            ((c, chat) for c, chat in linked if c == person.preferred_channel), linked[0]
+        )
+        return await self.notify_chat(channel, chat_id, f"{key}:{person_id}", reply, urgent=urgent)
+
+    async def notify_chat(
+        self, channel: str, chat_id: str, key: str, reply: Reply, *, urgent: bool = True
+    ) -> bool:
+        from db.repos import outbox
+
+        self.services.outbox_wakeup.set()
+        return await outbox.enqueue(
+            self.conn,
+            key=key,
+            channel=channel,
+            chat_id=chat_id,
+            payload=reply.to_json(),
+            now=self.now,
+            urgent=urgent,
+        )
+
+    def render(self, key: str, choices: list[list[Choice]] | None = None, **params: Any) -> Reply:
+        """A reply that is not sent to this chat (for notify)."""
+        return Reply(self.text(key, **params), tuple(tuple(row) for row in choices or []))
+
     def label(self, key: str, **params: Any) -> str:
         return self.text(f"labels.{key}", **params)
 

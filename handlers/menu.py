@@ -7,9 +7,16 @@ from handlers.context import Context
 from handlers.events import Choice
 
 # Which menu entries each role sees, in order: (label key, command it runs).
-_TEAM = [("report", "baocao"), ("quick_help", "huongdan"), ("edit", "sua"), ("mine", "cuatoi")]
+_TEAM = [
+    ("report", "baocao"),
+    ("quick_help", "huongdan"),
+    ("edit", "sua"),
+    ("mine", "cuatoi"),
+    ("requests", "yeucau"),
+    ("guides", "chude"),
+]
 MENUS: dict[str, list[tuple[str, str]]] = {
-    roles.RESIDENT: [("help", "trogiup")],
+    roles.RESIDENT: [("guides", "chude"), ("contact", "lienhe")],
     roles.MEMBER: [*_TEAM, ("stats", "thongke")],
     roles.DEPUTY: [*_TEAM, ("stats", "thongke")],
     roles.LEADER: [*_TEAM, ("stats", "thongke"), ("invite", "moi")],

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from handlers import corrections, figures, invite, menu, quickform, registration, report, roles
+from handlers import (
+    corrections,
+    figures,
+    guides_chat,
+    helpdesk,
+    invite,
+    menu,
+    quickform,
+    registration,
+    report,
+    roles,
+)
 from handlers.context import Context
 from handlers.dispatcher import Command, Dispatcher
 from handlers.errors import StaleChoice
@@ -19,6 +30,8 @@ COMMANDS: list[Command] = [
     Command("menu", menu.show_menu, EVERYONE),
     Command("trogiup", menu.show_help, EVERYONE),
     Command("huy", menu.cancel, EVERYONE),
+    Command("chude", guides_chat.show_menu, EVERYONE),
+    Command("lienhe", helpdesk.start, EVERYONE),
     Command("baocao", report.start, TEAM),
     Command("bc", quickform.quick_report, TEAM),
     Command("huongdan", menu.quick_form_help, TEAM),
@@ -26,6 +39,7 @@ COMMANDS: list[Command] = [
     Command("xoa", corrections.delete, TEAM),
     Command("cuatoi", figures.my_tally, TEAM),
     Command("thongke", figures.unit_stats, TEAM_AND_OFFICERS),
+    Command("yeucau", helpdesk.open_requests, TEAM),
     Command("moi", invite.start, roles.OFFICER_ROLES),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
@@ -41,7 +55,6 @@ async def _menu_action(ctx: Context, name: str) -> None:
     command = next((c for c in COMMANDS if c.name == name), None)
     if command is None or (command.roles is not None and ctx.role not in command.roles):
         raise StaleChoice()
-        return
     await command.run(ctx, "")
 
 
@@ -49,8 +62,14 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher = Dispatcher(services)
     for command in COMMANDS:
         dispatcher.command(command, *ALIASES.get(command.name, ()))
-    for flow in (registration.flow, report.flow, corrections.flow, invite.flow):
+    for flow in (registration.flow, report.flow, corrections.flow, invite.flow, helpdesk.flow):
         dispatcher.flow(flow)
     dispatcher.action("menu", _menu_action)
     dispatcher.action("undo", quickform.undo)
+    dispatcher.action("gm", guides_chat.show_menu)
+    dispatcher.action("gc", guides_chat.show_category)
+    dispatcher.action("g", guides_chat.show_step)
+    dispatcher.action("help", helpdesk.start)
+    dispatcher.action("take", helpdesk.take)
+    dispatcher.free_text = guides_chat.answer_question
     return dispatcher

@@ -9,9 +9,10 @@ from datetime import UTC, datetime
 from typing import TextIO
 
 from bot.app import App
+from bot.outbox import OutboxSender
 from bot.render import LOCAL, as_texts
 from handlers.errors import DomainError
-from handlers.events import Incoming
+from handlers.events import Incoming, Reply
 from handlers.services.accounts import local_persona
 
 SWITCH = "!vai"
@@ -31,8 +32,26 @@ async def run(
     stdout: TextIO = sys.stdout,
 ) -> None:
     """Read lines, hand each to the dispatcher, print the replies. `!vai ROLE [UNIT]` switches."""
-    texts = app.services.texts
     identity = await _persona(app, role, unit)
+
+    async def show_notice(chat_id: str, reply: Reply) -> None:
+        for text in as_texts(reply, LOCAL):
+            print(f"📨 [{chat_id}] {text}", file=stdout)
+
+    stop = asyncio.Event()
+    sender = OutboxSender(app.db, "local", show_notice, app.services.outbox_wakeup)
+    sending = asyncio.create_task(sender.run(stop, idle=0.5))
+    try:
+        await _loop(app, role, unit, identity, stdin, stdout)
+    finally:
+        stop.set()
+        await sending
+
+
+async def _loop(
+    app: App, role: str, unit: str, identity: str, stdin: TextIO, stdout: TextIO
+) -> None:
+    texts = app.services.texts
     counter = itertools.count(1)
     print(texts.render("local.intro", role=role, unit=unit, switch=SWITCH), file=stdout)
     while True:
@@ -67,3 +86,4 @@ async def run(
             for text in as_texts(reply, LOCAL):
                 print(text, file=stdout)
                 print(file=stdout)
+        await asyncio.sleep(0.05)  # let the outbox show notices this message produced

@@ -145,6 +145,30 @@ class TelegramChannel:
             for number, piece in enumerate(pieces, start=1):
                 await self.send_text(chat.id, piece, markup if number == len(pieces) else None)
 
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+        """Send one reply on its own (the outbox's send); errors become DeliveryError."""
+        from bot.outbox import DeliveryError
+
+        pieces = split(reply.text, self.capabilities.max_text)
+        try:
+            for number, piece in enumerate(pieces, start=1):
+                await self.bot.send_message(
+                    chat_id=int(chat_id),
+                    text=piece,
+                    parse_mode=ParseMode.HTML,
+                    reply_markup=keyboard(reply) if number == len(pieces) else None,
+                )
+        except RetryAfter as error:
+            wait = error.retry_after
+            seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+            raise DeliveryError("rate limited", retry_after=seconds) from error
+        except Forbidden as error:
+            raise DeliveryError("blocked by the user", permanent=True) from error
+        except BadRequest as error:
+            raise DeliveryError(f"refused: {error}", permanent=True) from error
+        except (TimedOut, NetworkError) as error:
+            raise DeliveryError(f"network: {error}") from error
+
     async def send_text(
         self, chat_id: int | str, text: str, markup: InlineKeyboardMarkup | None = None
     ) -> None:

@@ -1,0 +1,115 @@
+"""The outbox: every message the bot sends on its own, queued once per key, sent by lease."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.repos._sql import upsert
+from db.schema import outbox
+
+MAX_ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    id: int
+    key: str
+    channel: str
+    chat_id: str
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def enqueue(
+    conn: AsyncConnection,
+    *,
+    key: str,
+    channel: str,
+    chat_id: str,
+    payload: dict[str, Any],
+    now: datetime,
+    urgent: bool = True,
+) -> bool:
+    """Queue a message once per key; False if that key was queued before."""
+    stmt = (
+        upsert(conn, outbox)
+        .values(
+            key=key,
+            channel=channel,
+            chat_id=chat_id,
+            payload=payload,
+            urgent=urgent,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=[outbox.c.key])
+    )
+    return (await conn.execute(stmt)).rowcount == 1
+
+
+async def claim(
+    conn: AsyncConnection, channel: str, now: datetime, *, limit: int = 50, lease: int = 120
+) -> list[Pending]:
+    """Take up to `limit` unsent rows for this channel for `lease` seconds.
+
+    On PostgreSQL, rows another process holds are skipped (FOR UPDATE SKIP LOCKED) and a
+    lease not yet expired is respected, so two processes never send the same row at once.
+    """
+    pick = (
+        sa.select(outbox.c.id)
+        .where(
+            outbox.c.channel == channel,
+            outbox.c.sent_at.is_(None),
+            outbox.c.failed_at.is_(None),
+            sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+        )
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await conn.execute(pick)).scalars())
+    if not ids:
+        return []
+    await conn.execute(
+        outbox.update()
+        .where(outbox.c.id.in_(ids))
+        .values(claimed_until=now + timedelta(seconds=lease), attempts=outbox.c.attempts + 1)
+    )
+    rows = await conn.execute(sa.select(outbox).where(outbox.c.id.in_(ids)).order_by(outbox.c.id))
+    return [Pending(r.id, r.key, r.channel, r.chat_id, dict(r.payload), r.attempts) for r in rows]
+
+
+async def mark_sent(conn: AsyncConnection, row_id: int, now: datetime) -> None:
+    await conn.execute(outbox.update().where(outbox.c.id == row_id).values(sent_at=now))
+
+
+async def mark_retry(
+    conn: AsyncConnection, row: Pending, now: datetime, error: str, retry_in: float
+) -> None:
+    """Try again after `retry_in` seconds, or give up after MAX_ATTEMPTS."""
+    values: dict[str, Any] = {
+        "last_error": error[:300],
+        "claimed_until": now + timedelta(seconds=retry_in),
+    }
+    if row.attempts >= MAX_ATTEMPTS:
+        values["failed_at"] = now
+    await conn.execute(outbox.update().where(outbox.c.id == row.id).values(**values))
+
+
+async def counts(conn: AsyncConnection, key_prefix: str) -> dict[str, int]:
+    """How many rows with this key prefix are sent, failed or still pending."""
+    like = outbox.c.key.startswith(key_prefix, autoescape=True)
+    row = (
+        await conn.execute(
+            sa.select(
+                sa.func.count().label("total"),
+                sa.func.count(outbox.c.sent_at).label("sent"),
+                sa.func.count(outbox.c.failed_at).label("failed"),
+            ).where(like)
+        )
+    ).one()
+    return {"sent": row.sent, "failed": row.failed, "pending": row.total - row.sent - row.failed}

@@ -1,0 +1,205 @@
+"""Reaching a person: a village team's public contact, or a request for help at home.
+
+A resident picks commune and village, sees what the leader chose to publish, and may ask for
+someone to come (topic, how to reach them, consent). The village's team members are notified
+through the outbox; the first to press "Tôi nhận" takes it and the resident is told who.
+"""
+
+from __future__ import annotations
+
+import re
+
+from db.repos import help_requests, people, units
+from handlers import roles
+from handlers.context import Context
+from handlers.dispatcher import Flow
+from handlers.errors import InvalidField, StaleChoice
+from handlers.guides.library import CATEGORIES
+from handlers.textnorm import has_control_chars, tidy
+
+FLOW = "help"
+_PHONE = re.compile(r"^\+?[\d\s.\-]{9,15}$")
+
+
+def _rows(choices: list, per_row: int = 2) -> list:  # type: ignore[type-arg]
+    return [choices[i : i + per_row] for i in range(0, len(choices), per_row)]
+
+
+async def start(ctx: Context, _arg: str = "") -> None:
+    """/lienhe (or the "Nhờ Tổ giúp" button): which commune?"""
+    root = ctx.services.plan.root_unit
+    communes = await units.children(ctx.conn, root)
+    ctx.goto(FLOW, "commune")
+    options = [ctx.choice(u.code, u.name) for u in communes]
+    ctx.say("help_request.ask_commune", _rows(options))
+
+
+async def on_commune(ctx: Context, value: str) -> None:
+    villages = await units.children(ctx.conn, value)
+    if not villages:
+        raise StaleChoice()
+    ctx.state = "village"
+    ctx.say("help_request.ask_village", _rows([ctx.choice(u.code, u.name) for u in villages]))
+
+
+async def on_village(ctx: Context, value: str) -> None:
+    village = await units.get(ctx.conn, value)
+    if village is None or village.kind != "village":
+        raise StaleChoice()
+    ctx.state = "offer"
+    ctx.data["village"] = village.code
+    choices = [
+        [ctx.choice("visit", ctx.label("home_visit"))],
+        [ctx.choice("done", ctx.label("done_short"))],
+    ]
+    ctx.say(
+        "help_request.contact", choices, village=village.name, contact=village.public_contact or ""
+    )
+
+
+async def on_offer(ctx: Context, value: str) -> None:
+    if value != "visit":
+        ctx.end()
+        ctx.say("help_request.bye")
+        return
+    ctx.state = "topic"
+    options = [
+        ctx.choice(key, ctx.label(f"category.{key}")) for key in CATEGORIES if key != "contact"
+    ]
+    options.append(ctx.choice("other", ctx.label("other_topic")))
+    ctx.say("help_request.ask_topic", _rows(options))
+
+
+async def on_topic(ctx: Context, value: str) -> None:
+    if value not in CATEGORIES and value != "other":
+        raise StaleChoice()
+    ctx.state = "reach"
+    ctx.data["topic"] = value
+    ctx.say("help_request.ask_reach", [[ctx.choice("here", ctx.label("reach_here"))]])
+
+
+async def on_reach_text(ctx: Context, text: str) -> None:
+    if has_control_chars(text) or not text.strip():
+        raise InvalidField(field="contact", reason="empty")
+    contact = tidy(text)
+    if any(ch.isdigit() for ch in contact) and not _PHONE.match(contact):
+        raise InvalidField(field="contact", reason="phone")
+    if len(contact) > 100:
+        raise InvalidField(field="contact", reason="too_long", limit=100)
+    await _ask_consent(ctx, contact)
+
+
+async def on_reach_choice(ctx: Context, value: str) -> None:
+    await _ask_consent(ctx, ctx.label("reach_here_stored", channel=ctx.event.channel))
+
+
+async def _ask_consent(ctx: Context, contact: str) -> None:
+    ctx.state = "consent"
+    ctx.data["contact"] = contact
+    village = await units.get(ctx.conn, str(ctx.data["village"]))
+    ctx.say(
+        "help_request.ask_consent",
+        [[ctx.choice("yes", ctx.label("agree")), ctx.choice("no", ctx.label("disagree"))]],
+        village=village.name if village else "",
+        contact=contact,
+    )
+
+
+async def on_consent(ctx: Context, value: str) -> None:
+    if value != "yes":
+        ctx.end()
+        ctx.say("help_request.not_sent")
+        return
+    village_code = str(ctx.data["village"])
+    topic = str(ctx.data["topic"])
+    request_id = await help_requests.create(
+        ctx.conn,
+        request_key=f"{ctx.event.channel}:{ctx.event.chat_id}:help:{ctx.conversation.version}",
+        now=ctx.now,
+        village_code=village_code,
+        topic=topic,
+        contact=str(ctx.data["contact"]),
+        resident_channel=ctx.event.channel,
+        resident_chat_id=ctx.event.chat_id,
+        resident_name=(ctx.event.display_name or "")[:100] or None,
+    )
+    village = await units.get(ctx.conn, village_code)
+    team = await people.in_units(ctx.conn, [village_code], roles.TEAM_ROLES)
+    topic_label = (
+        ctx.label(f"category.{topic}") if topic in CATEGORIES else ctx.label("other_topic")
+    )
+    for member in team:
+        notice = ctx.render(
+            "help_request.to_team",
+            [[ctx.action(f"take:{request_id}", ctx.label("take"))]],
+            village=village.name if village else village_code,
+            topic=topic_label,
+            name=ctx.event.display_name or "",
+            contact=str(ctx.data["contact"]),
+        )
+        await ctx.notify(member.id, f"help:{request_id}", notice)
+    ctx.end()
+    ctx.say("help_request.sent", village=village.name if village else "", members=len(team))
+
+
+async def take(ctx: Context, arg: str) -> None:
+    """ "Tôi nhận": the first team member to press takes the request; the resident is told."""
+    if not (arg.isascii() and arg.isdigit()):
+        raise StaleChoice()
+    request = await help_requests.get(ctx.conn, int(arg))
+    person = ctx.person
+    if request is None or person is None or person.unit_code != request.village_code:
+        raise StaleChoice()
+    if not await help_requests.take(ctx.conn, request.id, person.id, ctx.now):
+        ctx.say("help_request.already_taken")
+        return
+    position = (
+        ctx.label(f"position.{person.position}")
+        if person.position
+        else ctx.label(f"role.{person.role}")
+    )
+    await ctx.notify_chat(
+        request.resident_channel,
+        request.resident_chat_id,
+        f"help-taken:{request.id}",
+        ctx.render("help_request.coming", name=person.display_name or "", position=position),
+    )
+    ctx.say("help_request.taken", contact=request.contact, name=request.resident_name or "")
+
+
+async def open_requests(ctx: Context, _args: str = "") -> None:
+    """/yeucau: open help requests in my village, each with "Tôi nhận"."""
+    if ctx.person is None or ctx.person.unit_code is None:
+        raise StaleChoice()
+    pending = await help_requests.open_in(ctx.conn, ctx.person.unit_code)
+    if not pending:
+        ctx.say("help_request.none_open")
+        return
+    for request in pending:
+        topic = (
+            ctx.label(f"category.{request.topic}")
+            if request.topic in CATEGORIES
+            else ctx.label("other_topic")
+        )
+        ctx.say(
+            "help_request.open_item",
+            [[ctx.action(f"take:{request.id}", ctx.label("take"))]],
+            topic=topic,
+            name=request.resident_name or "",
+            contact=request.contact,
+            day=request.created_at.astimezone(ctx.tz),
+        )
+
+
+flow = Flow(
+    FLOW,
+    on_choice={
+        "commune": on_commune,
+        "village": on_village,
+        "offer": on_offer,
+        "topic": on_topic,
+        "reach": on_reach_choice,
+        "consent": on_consent,
+    },
+    on_text={"reach": on_reach_text},
+)

@@ -1,0 +1,21 @@
+"""Keeping personal data to what the job needs."""
+
+from __future__ import annotations
+
+import re
+
+# Six or more digits, possibly grouped with spaces, dots or dashes: ID-card and phone numbers.
+_LONG_NUMBER = re.compile(r"(?:\+?\d[\s.\-]?){6,}\d")
+
+
+def mask_numbers(text: str) -> str:
+    """Replace anything that looks like an ID-card or phone number with ***."""
+    return _LONG_NUMBER.sub("***", text)
+
+
+def mask_phone(phone: str) -> str:
+    """0905 123 456 → 0905***456: enough to recognise, not to dial."""
+    digits = re.sub(r"\D", "", phone)
+    if len(digits) < 7:
+        return phone
+    return f"{digits[:4]}***{digits[-3:]}"
