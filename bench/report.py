@@ -44,6 +44,10 @@ class BenchTelegram(FakeTelegram):
         if waiter is not None and not waiter.done():
             waiter.set_result(sent.text)
 
+    async def __aenter__(self) -> BenchTelegram:
+        await super().__aenter__()
+        return self
+
     async def ask(self, user: int, text: str) -> tuple[float, str]:
         waiter = asyncio.get_running_loop().create_future()
         self.waiters[user] = waiter
@@ -69,11 +73,19 @@ async def _drive(tg: BenchTelegram, users: list[int], total: int, make_text: obj
     return time.perf_counter() - start, latencies
 
 
-async def _start(module: str, tg: FakeTelegram, env: dict[str, str]) -> asyncio.subprocess.Process:
+async def _start(module: str, tg: FakeTelegram, env: dict[str, str],
+                 stderr: int) -> asyncio.subprocess.Process:
     full = dict(os.environ, TELEGRAM_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url,
                 TELEGRAM_RATE_LIMIT="0", LOG_LEVEL="WARNING", **env)
     args = ["-m", "bot", "run"] if module == "bot" else ["-m", "bench.echo"]
-    return await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=full)
+    return await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=full,
+                                                stderr=stderr)
+
+
+def _errors_in(log: Path) -> int:
+    """Lines of the process's stderr that report an error or start a traceback."""
+    text = log.read_text(encoding="utf-8", errors="replace")
+    return sum(1 for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback"))
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
@@ -121,15 +133,23 @@ async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
         report = lambda user, n: f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"  # noqa: E731
         results: dict[str, float] = {}
         for name, module, make in (("report", "bot", report), ("echo", "echo", report)):
-            async with BenchTelegram() as tg:
-                process = await _start(module, tg, {"DATABASE_URL": url})
-                try:
-                    await _drive(tg, users, members * 2, make)  # warm-up
-                    elapsed, latencies = await _drive(tg, users, total, make)
-                finally:
-                    await _stop(process)
+            fd, log_name = tempfile.mkstemp(prefix=f"bench-{backend}-{name}-", suffix=".log")
+            log = Path(log_name)
+            try:
+                async with BenchTelegram() as tg:
+                    process = await _start(module, tg, {"DATABASE_URL": url}, fd)
+                    try:
+                        await _drive(tg, users, members * 2, make)  # warm-up
+                        elapsed, latencies = await _drive(tg, users, total, make)
+                    finally:
+                        await _stop(process)
+            finally:
+                os.close(fd)
+                errors = _errors_in(log)
+                print(f"{backend} {name}: {errors} ERROR/Traceback lines in its stderr ({log})")
             results[f"{name}_per_s"] = total / elapsed
             results[f"{name}_p95_ms"] = _p95(latencies)
+            results[f"{name}_errors"] = errors
         results["ratio"] = results["report_per_s"] / results["echo_per_s"]
         return results
     finally:
@@ -152,5 +172,5 @@ def main(argv: list[str] | None = None) -> int:
         r = asyncio.run(run_one(backend, args.n, args.members))
         print(f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms | "
               f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms | "
-              f"ratio {r['ratio']:.2f} (goal >= 0.7)")
+              f"ratio {r['ratio']:.2f} (goal >= 0.7) | errors {int(r['report_errors'])}")
     return 0

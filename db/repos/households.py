@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ STATE_FIELDS = (
     "vneid_activated",
     "cqngai_installed",
 )
+EMPTY_STATE = dict.fromkeys(STATE_FIELDS, 0)
 
 
 def _household(row: Any) -> Household:
@@ -33,19 +35,62 @@ def _household(row: Any) -> Household:
     )
 
 
+def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+# Built once: these run on every report.
+_GET = sa.select(households).where(households.c.id == sa.bindparam("household_id"))
+_SIMILAR = (
+    sa.select(households)
+    .where(
+        households.c.village_code == sa.bindparam("village_code"),
+        households.c.head_key == sa.bindparam("head_key"),
+    )
+    .order_by(households.c.id)
+    .limit(5)
+)
+_CREATE = households.insert().returning(households.c.id)
+_SET_SIZE = (
+    households.update()
+    .where(households.c.id == sa.bindparam("b_household_id"))
+    .values(size=sa.bindparam("size"))
+)
+_LOCK_STATE = (
+    sa.select(*(households.c[name] for name in STATE_FIELDS))
+    .where(households.c.id == sa.bindparam("household_id"))
+    .with_for_update()
+)
+_LIVE_STATE = sa.select(
+    sa.func.count().label("visits"),
+    _count(sa.or_(visits.c.dvc, visits.c.payment)).label("dvc_payment"),
+    _count(visits.c.proficient).label("proficient"),
+    sa.func.coalesce(sa.func.sum(visits.c.dk2), 0).label("vneid_registered"),
+    sa.func.coalesce(sa.func.sum(visits.c.kh), 0).label("vneid_activated"),
+    sa.func.coalesce(sa.func.sum(visits.c.cqn), 0).label("cqngai_installed"),
+).where(visits.c.household_id == sa.bindparam("household_id"), visits.c.deleted_at.is_(None))
+_SET_STATE = (
+    households.update()
+    .where(households.c.id == sa.bindparam("b_household_id"))
+    .values({name: sa.bindparam(name) for name in STATE_FIELDS})
+)
+
+
+def _state_values(state: Mapping[str, int]) -> dict[str, Any]:
+    values: dict[str, Any] = {name: state[name] for name in STATE_FIELDS}
+    values["dvc_payment"] = bool(state["dvc_payment"])
+    values["proficient"] = bool(state["proficient"])
+    return values
+
+
 async def get(conn: AsyncConnection, household_id: int) -> Household | None:
-    row = (await conn.execute(sa.select(households).where(households.c.id == household_id))).first()
+    row = (await conn.execute(_GET, {"household_id": household_id})).first()
     return _household(row) if row else None
 
 
 async def similar(conn: AsyncConnection, village_code: str, head_key: str) -> list[Household]:
     """Households of the village whose head's name folds to the same key."""
-    rows = await conn.execute(
-        sa.select(households)
-        .where(households.c.village_code == village_code, households.c.head_key == head_key)
-        .order_by(households.c.id)
-        .limit(5)
-    )
+    rows = await conn.execute(_SIMILAR, {"village_code": village_code, "head_key": head_key})
     return [_household(row) for row in rows]
 
 
@@ -60,32 +105,34 @@ async def create(
     size: int | None,
     created_by: int,
     now: datetime,
+    state: Mapping[str, int] | None = None,
 ) -> Household:
-    result = await conn.execute(
-        households.insert()
-        .values(
-            village_code=village_code,
-            head_name=head_name,
-            head_key=head_key,
-            address=address,
-            address_key=address_key,
-            size=size,
-            created_by=created_by,
-            created_at=now,
-        )
-        .returning(households.c.id)
-    )
+    """A new household; `state` is its derived state when it is created with a visit."""
+    values: dict[str, Any] = {
+        "village_code": village_code,
+        "head_name": head_name,
+        "head_key": head_key,
+        "address": address,
+        "address_key": address_key,
+        "size": size,
+        "created_by": created_by,
+        "created_at": now,
+        **_state_values(state or EMPTY_STATE),
+    }
+    result = await conn.execute(_CREATE, values)
     return Household(
-        result.scalar_one(), village_code, head_name, address, size, address_key=address_key
+        result.scalar_one(),
+        village_code,
+        head_name,
+        address,
+        size,
+        visits=(state or EMPTY_STATE)["visits"],
+        address_key=address_key,
     )
 
 
 async def set_size(conn: AsyncConnection, household_id: int, size: int) -> None:
-    await conn.execute(households.update().where(households.c.id == household_id).values(size=size))
-
-
-def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
-    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+    await conn.execute(_SET_SIZE, {"b_household_id": household_id, "size": size})
 
 
 async def refresh_state(
@@ -96,27 +143,10 @@ async def refresh_state(
     The household row is locked first (PostgreSQL), so two visits to one household at once
     are applied one after the other.
     """
-    row = (
-        await conn.execute(
-            sa.select(*(households.c[name] for name in STATE_FIELDS))
-            .where(households.c.id == household_id)
-            .with_for_update()
-        )
-    ).one()
+    params = {"household_id": household_id}
+    row = (await conn.execute(_LOCK_STATE, params)).one()
     before = {name: int(row._mapping[name]) for name in STATE_FIELDS}
-    live = visits.c.deleted_at.is_(None)
-    agg = (
-        await conn.execute(
-            sa.select(
-                sa.func.count().label("visits"),
-                _count(sa.or_(visits.c.dvc, visits.c.payment)).label("dvc_payment"),
-                _count(visits.c.proficient).label("proficient"),
-                sa.func.coalesce(sa.func.sum(visits.c.dk2), 0).label("vneid_registered"),
-                sa.func.coalesce(sa.func.sum(visits.c.kh), 0).label("vneid_activated"),
-                sa.func.coalesce(sa.func.sum(visits.c.cqn), 0).label("cqngai_installed"),
-            ).where(visits.c.household_id == household_id, live)
-        )
-    ).one()
+    agg = (await conn.execute(_LIVE_STATE, params)).one()
     after = {
         "visits": int(agg.visits),
         "dvc_payment": 1 if agg.dvc_payment else 0,
@@ -130,20 +160,6 @@ async def refresh_state(
     return before, after
 
 
-async def set_state(conn: AsyncConnection, household_id: int, state: dict[str, int]) -> None:
+async def set_state(conn: AsyncConnection, household_id: int, state: Mapping[str, int]) -> None:
     """Write a household's derived state (see refresh_state)."""
-    await conn.execute(
-        households.update()
-        .where(households.c.id == household_id)
-        .values(
-            visits=state["visits"],
-            dvc_payment=bool(state["dvc_payment"]),
-            proficient=bool(state["proficient"]),
-            vneid_registered=state["vneid_registered"],
-            vneid_activated=state["vneid_activated"],
-            cqngai_installed=state["cqngai_installed"],
-        )
-    )
-
-
-EMPTY_STATE = dict.fromkeys(STATE_FIELDS, 0)
+    await conn.execute(_SET_STATE, {"b_household_id": household_id, **_state_values(state)})

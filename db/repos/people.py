@@ -22,6 +22,16 @@ _COLUMNS = (
     units.c.path,
 )
 _PEOPLE = people.outerjoin(units, units.c.code == people.c.unit_code)
+_BY_ACCOUNT = (
+    sa.select(*_COLUMNS)
+    .select_from(_PEOPLE)
+    .join(accounts, accounts.c.person_id == people.c.id)
+    .where(
+        accounts.c.channel == sa.bindparam("channel"),
+        accounts.c.external_id == sa.bindparam("external_id"),
+    )
+)
+_GET = sa.select(*_COLUMNS).select_from(_PEOPLE).where(people.c.id == sa.bindparam("person_id"))
 
 
 def _person(row: Any) -> Person:
@@ -37,23 +47,13 @@ def _person(row: Any) -> Person:
 
 
 async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> Person | None:
-    row = (
-        await conn.execute(
-            sa.select(*_COLUMNS)
-            .select_from(_PEOPLE)
-            .join(accounts, accounts.c.person_id == people.c.id)
-            .where(accounts.c.channel == channel, accounts.c.external_id == external_id)
-        )
-    ).first()
+    params = {"channel": channel, "external_id": external_id}
+    row = (await conn.execute(_BY_ACCOUNT, params)).first()
     return _person(row) if row else None
 
 
 async def get(conn: AsyncConnection, person_id: int) -> Person | None:
-    row = (
-        await conn.execute(
-            sa.select(*_COLUMNS).select_from(_PEOPLE).where(people.c.id == person_id)
-        )
-    ).first()
+    row = (await conn.execute(_GET, {"person_id": person_id})).first()
     return _person(row) if row else None
 
 

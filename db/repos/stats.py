@@ -2,14 +2,54 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos._sql import upsert
+from db.repos._sql import insert_for
 from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
+
+# Every aggregate gets a bind parameter (a zero adds nothing), so one statement shape serves
+# every delta and is built once. On PostgreSQL the rows are locked by unit code first (the
+# sub-select's ORDER BY … FOR UPDATE): an UPDATE … WHERE IN alone locks them in whatever order
+# the scan meets them, which changes as rows get new versions, and two reports deadlocked.
+_locked = unit_stats.alias("locked")
+_ADD_OVERALL = (
+    unit_stats.update()
+    .where(
+        unit_stats.c.unit_code.in_(
+            sa.select(_locked.c.unit_code)
+            .where(_locked.c.unit_code.in_(sa.bindparam("codes", expanding=True)))
+            .order_by(_locked.c.unit_code)
+            .with_for_update()
+        )
+    )
+    .values(
+        {
+            name: unit_stats.c[name] + sa.bindparam(f"d_{name}", type_=sa.Integer)
+            for name in AGGREGATES
+        }
+    )
+)
+
+
+@functools.cache
+def _add_daily(dialect: str, count: int) -> Any:
+    """INSERT … ON CONFLICT adding the delta to `count` units (rows taken in VALUES order)."""
+    delta = {name: sa.bindparam(f"d_{name}", type_=sa.Integer) for name in AGGREGATES}
+    rows = [
+        {"unit_code": sa.bindparam(f"code_{index}"), "day": sa.bindparam("day"), **delta}
+        for index in range(count)
+    ]
+    stmt = insert_for(dialect, unit_daily_stats).values(rows)
+    return stmt.on_conflict_do_update(
+        index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
+        set_={name: unit_daily_stats.c[name] + stmt.excluded[name] for name in AGGREGATES},
+    )
 
 
 async def apply(
@@ -17,25 +57,17 @@ async def apply(
 ) -> None:
     """Add `delta` to the unit and every ancestor, overall and for `day` (two statements).
 
-    Both statements touch the rows in one order (by unit code in the primary-key index, and
-    root first in VALUES), so concurrent reports on PostgreSQL queue instead of deadlocking.
+    Both statements take the rows in unit-code order (see _ADD_OVERALL; VALUES are sorted),
+    so concurrent reports on PostgreSQL queue instead of deadlocking.
     """
-    changes = {key: value for key, value in delta.items() if value}
-    if not changes:
+    if not any(delta.values()) or not lineage:
         return
+    codes = sorted(lineage)
+    amounts = {f"d_{name}": delta.get(name, 0) for name in AGGREGATES}
+    await conn.execute(_ADD_OVERALL, {"codes": codes, **amounts})
+    daily_codes = {f"code_{index}": code for index, code in enumerate(codes)}
     await conn.execute(
-        unit_stats.update()
-        .where(unit_stats.c.unit_code.in_(sorted(lineage)))
-        .values({key: unit_stats.c[key] + value for key, value in changes.items()})
-    )
-    stmt = upsert(conn, unit_daily_stats).values(
-        [{"unit_code": code, "day": day, **changes} for code in sorted(lineage)]
-    )
-    await conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
-            set_={key: unit_daily_stats.c[key] + stmt.excluded[key] for key in changes},
-        )
+        _add_daily(conn.dialect.name, len(codes)), {"day": day, **daily_codes, **amounts}
     )
 
 

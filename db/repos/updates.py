@@ -8,8 +8,21 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos._sql import upsert
+from db.repos._sql import insert_for, per_dialect
 from db.schema import processed_updates
+
+
+@per_dialect
+def _record(dialect: str) -> Any:
+    return insert_for(dialect, processed_updates).on_conflict_do_nothing(
+        index_elements=[processed_updates.c.channel, processed_updates.c.update_key]
+    )
+
+
+_REPLIES_OF = sa.select(processed_updates.c.replies).where(
+    processed_updates.c.channel == sa.bindparam("channel"),
+    processed_updates.c.update_key == sa.bindparam("update_key"),
+)
 
 
 async def record(
@@ -20,21 +33,13 @@ async def record(
     On PostgreSQL a concurrent second delivery waits here for the first to commit, then
     finds the row and returns False, so its transaction is rolled back whole.
     """
-    stmt = (
-        upsert(conn, processed_updates)
-        .values(channel=channel, update_key=key, replies=replies, processed_at=now)
-        .on_conflict_do_nothing(
-            index_elements=[processed_updates.c.channel, processed_updates.c.update_key]
-        )
+    result = await conn.execute(
+        _record(conn),
+        {"channel": channel, "update_key": key, "replies": replies, "processed_at": now},
     )
-    return (await conn.execute(stmt)).rowcount == 1
+    return result.rowcount == 1
 
 
 async def replies_of(conn: AsyncConnection, channel: str, key: str) -> Any:
-    return (
-        await conn.execute(
-            sa.select(processed_updates.c.replies).where(
-                processed_updates.c.channel == channel, processed_updates.c.update_key == key
-            )
-        )
-    ).scalar_one_or_none()
+    result = await conn.execute(_REPLIES_OF, {"channel": channel, "update_key": key})
+    return result.scalar_one_or_none()

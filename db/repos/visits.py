@@ -9,12 +9,24 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Visit
-from db.repos._sql import upsert
+from db.repos._sql import insert_for, per_dialect
 from db.schema import SKILL_FLAGS, households, visits
 
 _SELECT = sa.select(visits, households.c.head_name, households.c.address).join(
     households, households.c.id == visits.c.household_id
 )
+
+
+_ID_BY_REQUEST = sa.select(visits.c.id).where(visits.c.request_key == sa.bindparam("request_key"))
+
+
+@per_dialect
+def _insert_once(dialect: str) -> Any:
+    return (
+        insert_for(dialect, visits)
+        .on_conflict_do_nothing(index_elements=[visits.c.request_key])
+        .returning(visits.c.id)
+    )
 
 
 def _visit(row: Any) -> Visit:
@@ -67,25 +79,20 @@ async def insert(
     now: datetime,
 ) -> tuple[int, bool]:
     """Store a visit once per request key. Returns (visit id, created now)."""
-    stmt = (
-        upsert(conn, visits)
-        .values(
-            request_key=request_key,
-            household_id=household_id,
-            member_id=member_id,
-            village_code=village_code,
-            visit_date=visit_date,
-            note=note,
-            created_at=now,
-            **_values(skills, dk2, kh, cqn, proficient),
-        )
-        .on_conflict_do_nothing(index_elements=[visits.c.request_key])
-        .returning(visits.c.id)
-    )
-    new_id = (await conn.execute(stmt)).scalar_one_or_none()
+    values = {
+        "request_key": request_key,
+        "household_id": household_id,
+        "member_id": member_id,
+        "village_code": village_code,
+        "visit_date": visit_date,
+        "note": note,
+        "created_at": now,
+        **_values(skills, dk2, kh, cqn, proficient),
+    }
+    new_id = (await conn.execute(_insert_once(conn), values)).scalar_one_or_none()
     if new_id is not None:
         return new_id, True
-    existing = await conn.execute(sa.select(visits.c.id).where(visits.c.request_key == request_key))
+    existing = await conn.execute(_ID_BY_REQUEST, {"request_key": request_key})
     return existing.scalar_one(), False
 
 

@@ -173,6 +173,7 @@ async def _resolve_household(
         size=draft.size,
         created_by=member.id,
         now=now,
+        state=_state_of(draft),
     )
     return created, True, tuple(namesakes)
 
@@ -251,14 +252,16 @@ async def record(
     )
     if created:
         if is_new:
-            # A new household's state is this visit: no need to read it back.
+            # A new household was created with this visit's state: no need to read it back.
             before = households.EMPTY_STATE
             after = _state_of(draft)
-            await households.set_state(conn, household.id, after)
         else:
             before, after = await households.refresh_state(conn, household.id)
         lineage = member.lineage or await _lineage(conn, household.village_code)
         await stats.apply(conn, lineage, visit_date, _delta(before, after, 1))
+    elif is_new:
+        # The request key was used before: this new household has no visit of its own.
+        await households.set_state(conn, household.id, households.EMPTY_STATE)
     return Recorded(visit_id, created, household, is_new, namesakes)
 
 
