@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import logging
-import signal
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -184,39 +183,14 @@ async def _default_unit(app: App, role: str) -> str:
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
     settings = app.settings
-    if not settings.telegram_token:
+    if not settings.telegram_token and not getattr(settings, "zalo_bot_token", None):
         print("No channel token is set: opening the local chat (see README).", file=sys.stderr)
         args.role, args.unit = "member", None
         return await cmd_chat(app, args)
     await app.load_sample_units_if_empty()
-    from bot.channels.telegram import TelegramChannel, build_application
+    from bot.serve import serve
 
-    channel = TelegramChannel(
-        build_application(
-            settings.telegram_token,
-            base_url=settings.telegram_base_url,
-            rate_limit=settings.telegram_rate_limit,
-        ),
-        app.dispatcher.handle,
-    )
-    await channel.open()
-    if app.services.telegram_username is None:
-        app.services.telegram_username = channel.bot.username
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    from bot.outbox import OutboxSender
-
-    sender = OutboxSender(app.db, "telegram", channel.send_reply, app.services.outbox_wakeup)
-    sending = asyncio.create_task(sender.run(stop))
-    try:
-        log.info("polling Telegram as @%s", channel.bot.username)
-        await channel.poll(stop)
-    finally:
-        stop.set()
-        await sending
-        await channel.close()
+    await serve(app)
     return 0
 
 
@@ -294,22 +268,38 @@ COMMANDS: dict[tuple[str, ...], Runner] = {
 }
 
 
+# Command groups kept in their own modules: each has add_commands(sub) -> {key: runner}.
+EXTENSIONS = ("bot.cli_notify", "bot.cli_reports")
+
+
+def _with_extensions(parser: argparse.ArgumentParser) -> dict[tuple[str, ...], Runner]:
+    import importlib
+
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    commands = dict(COMMANDS)
+    for name in EXTENSIONS:
+        commands.update(importlib.import_module(name).add_commands(sub))
+    return commands
+
+
 def _key(args: argparse.Namespace) -> tuple[str, ...]:
     sub = getattr(args, f"{args.command}_command", None)
     return (args.command, sub) if sub else (args.command,)
 
 
-async def _main(args: argparse.Namespace) -> int:
+async def _main(args: argparse.Namespace, commands: dict[tuple[str, ...], Runner]) -> int:
     settings = Settings()
     app = await App.open(settings)
     try:
-        return await COMMANDS[_key(args)](app, args)
+        return await commands[_key(args)](app, args)
     finally:
         await app.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    commands = _with_extensions(parser)
+    args = parser.parse_args(argv)
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -317,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
-        return asyncio.run(_main(args))
+        return asyncio.run(_main(args, commands))
     except UnitsFileError as error:
         print(f"units file: {error}", file=sys.stderr)
         return 2
