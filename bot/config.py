@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.channels.zalo_api import DEFAULT_BASE_URL as ZALO_DEFAULT_BASE_URL
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
 
@@ -23,6 +25,13 @@ class Settings(BaseSettings):
     telegram_webhook_secret: str | None = None
     telegram_rate_limit: float = 30
     webhook_listen: str = "0.0.0.0:8080"
+    zalo_bot_token: str | None = None
+    zalo_base_url: str = ZALO_DEFAULT_BASE_URL
+    zalo_webhook_url: str | None = None
+    zalo_webhook_secret: str | None = None
+    # The free (Basic) plan's caps as published in 2026: 3,000 messages a month, 50 users.
+    zalo_monthly_quota: int = 3000
+    zalo_user_quota: int = 50
     plan_file: Path = CONTENT / "plans" / "mo-duc-2024.yaml"
     units_file: Path = CONTENT / "units" / "mo-duc-2024.csv"
     messages_file: Path = CONTENT / "messages" / "vi.yaml"

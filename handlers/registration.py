@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from handlers import roles
+from handlers import linking, roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import StaleChoice
 from handlers.menu import menu_choices, show_menu
 from handlers.services import invites
+from handlers.services import linking as link_codes
 
 FLOW = "register"
 
@@ -25,6 +26,9 @@ async def join(ctx: Context, args: str) -> None:
     code = args.strip().split()[0] if args.strip() else ""
     if not code:
         ctx.say("register.need_code")
+        return
+    if link_codes.is_link_code(code):
+        await linking.redeem(ctx, code)  # another account of an existing member
         return
     joined = await invites.redeem(
         ctx.conn,

@@ -8,6 +8,7 @@ from handlers import (
     guides_chat,
     helpdesk,
     invite,
+    linking,
     menu,
     quickform,
     registration,
@@ -39,8 +40,10 @@ COMMANDS: list[Command] = [
     Command("xoa", corrections.delete, TEAM),
     Command("cuatoi", figures.my_tally, TEAM),
     Command("thongke", figures.unit_stats, TEAM_AND_OFFICERS),
+    Command("xuat", figures.export, roles.OFFICER_ROLES),
     Command("yeucau", helpdesk.open_requests, TEAM),
     Command("moi", invite.start, roles.OFFICER_ROLES),
+    Command("lienket", linking.start, EVERYONE),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
 
@@ -62,7 +65,14 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher = Dispatcher(services)
     for command in COMMANDS:
         dispatcher.command(command, *ALIASES.get(command.name, ()))
-    for flow in (registration.flow, report.flow, corrections.flow, invite.flow, helpdesk.flow):
+    for flow in (
+        registration.flow,
+        report.flow,
+        corrections.flow,
+        invite.flow,
+        helpdesk.flow,
+        linking.flow,
+    ):
         dispatcher.flow(flow)
     dispatcher.action("menu", _menu_action)
     dispatcher.action("undo", quickform.undo)

@@ -1,0 +1,203 @@
+"""Zalo through our thin client (bot/channels/zalo_api.py): polling, webhook updates, replies.
+
+Zalo has no update offset: getUpdates hands out one message per call and may hand the same
+message out again after a reconnect. Each text message becomes an Incoming whose update key is
+Zalo's ``message_id``, so the dispatcher's ledger turns a replayed message into a no-op; the
+channel also remembers the ids it answered recently, so a replay within one process does not
+send the stored replies a second time (after a restart they are sent once more, which is what
+a crash between commit and send needs).
+
+Replies have no buttons: choices are a numbered list (bot/render.py ``as_texts``), texts are
+plain and split under 2000 characters. The token lives only inside ZaloBotApi, which redacts it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from bot.channels.zalo_api import (
+    ZaloApiError,
+    ZaloBadRequest,
+    ZaloBotApi,
+    ZaloError,
+    ZaloNetworkError,
+    ZaloRateLimited,
+    ZaloServerError,
+    ZaloUnauthorized,
+    ZaloUpdate,
+)
+from bot.render import ZALO, as_texts
+from handlers.events import Attachment, Incoming, Reply
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[Incoming], Awaitable[list[Reply]]]
+CHANNEL = "zalo"
+MAX_BACKOFF = 300.0
+_RECENT = 10_000
+
+
+class ZaloTokenRefused(Exception):
+    """Zalo refused ZALO_BOT_TOKEN (401/403): the process cannot serve this channel."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "ZALO_BOT_TOKEN was refused by Zalo (401): check it, or reset it in Zalo Bot Creator."
+        )
+
+
+def to_incoming(update: ZaloUpdate, *, now: datetime | None = None) -> Incoming | None:
+    """A private-chat message as a channel-agnostic event (None for events without one)."""
+    if not update.message_id or not update.chat_id or not update.user_id:
+        return None
+    if update.chat_type not in (None, "PRIVATE"):
+        return None  # groups (beta on Zalo) are not served
+    attachment = None
+    text = update.text
+    photo = update.photo_url
+    if photo is not None:
+        attachment = Attachment("photo", photo)
+        caption = update.message.get("caption")
+        text = text or (caption if isinstance(caption, str) else None)
+    return Incoming(
+        channel=CHANNEL,
+        chat_id=update.chat_id,
+        user_id=update.user_id,
+        update_key=update.message_id,
+        at=now or datetime.now(UTC),
+        text=text,
+        display_name=update.display_name[:100] if update.display_name else None,
+        attachment=attachment,
+    )
+
+
+class ZaloChannel:
+    """Feeds Zalo messages to a handler and delivers its replies as numbered plain text."""
+
+    capabilities = ZALO
+
+    def __init__(self, api: ZaloBotApi, handle: Handle) -> None:
+        self.api = api
+        self.handle = handle
+        self._answered: OrderedDict[str, None] = OrderedDict()
+        self._chat_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+
+    # --- inbound -------------------------------------------------------------------------
+    async def process(self, update: ZaloUpdate) -> None:
+        """Handle one update (committed by the dispatcher), then send the replies."""
+        event = to_incoming(update)
+        if event is None:
+            log.debug("ignoring Zalo event %s", update.event_name or "(unnamed)")
+            return
+        # One chat's messages are handled and answered in order (webhook requests overlap).
+        lock, users = self._chat_locks.setdefault(event.chat_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                replies = await self.handle(event)
+                if event.update_key in self._answered:
+                    log.info("Zalo replayed message %s; already answered", event.update_key)
+                    return
+                self._remember(event.update_key)
+                await self.deliver(event.chat_id, replies)
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._chat_locks.pop(event.chat_id, None)
+
+    def _remember(self, key: str) -> None:
+        self._answered[key] = None
+        while len(self._answered) > _RECENT:
+            self._answered.popitem(last=False)
+
+    async def deliver(self, chat_id: str, replies: Sequence[Reply]) -> None:
+        """Send replies in order; a failure is logged (the answer is already saved)."""
+        try:
+            for reply in replies:
+                await self.send_texts(chat_id, reply)
+        except ZaloError as error:
+            log.warning("could not answer Zalo chat %s: %s", chat_id, error)
+
+    async def send_texts(self, chat_id: str, reply: Reply) -> None:
+        if reply.photo is not None:
+            log.info("Zalo cannot upload photos; sending the text only")
+        for text in as_texts(reply, self.capabilities):
+            if text.strip():
+                await self.api.send_message(chat_id, text)
+
+    # --- outbox --------------------------------------------------------------------------
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+        """Send one queued reply (the outbox's send); errors become DeliveryError."""
+        from bot.outbox import DeliveryError
+
+        try:
+            await self.send_texts(chat_id, reply)
+        except ZaloRateLimited as error:
+            wait = error.retry_after if error.retry_after is not None else 600.0
+            raise DeliveryError("Zalo quota exceeded (429)", retry_after=wait) from error
+        except ZaloUnauthorized as error:
+            # The bot's token, not the recipient: keep the row and try again later.
+            raise DeliveryError("Zalo refused the bot token", retry_after=600.0) from error
+        except ZaloBadRequest as error:
+            raise DeliveryError(f"refused: {error}", permanent=True) from error
+        except (ZaloServerError, ZaloNetworkError, ZaloApiError) as error:
+            raise DeliveryError(f"Zalo unavailable: {error}") from error
+
+    # --- long polling --------------------------------------------------------------------
+    async def poll(self, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:
+        """Long-poll until ``stop`` is set: one update per call, 408 is idle.
+
+        429 and 5xx (and network failures) back off exponentially up to five minutes; a
+        refused token stops the process with a clear message.
+        """
+        backoff = 1.0
+        try:
+            info = await self.api.get_webhook_info()
+            if info.url:
+                log.info("a Zalo webhook is set; removing it to poll")
+                await self.api.delete_webhook()
+        except ZaloUnauthorized as error:
+            raise ZaloTokenRefused() from error
+        except ZaloError as error:
+            log.warning("could not check the Zalo webhook: %s", error)
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                fetch = asyncio.ensure_future(self.api.get_updates(timeout=poll_timeout))
+                await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    await asyncio.gather(fetch, return_exceptions=True)
+                    break
+                try:
+                    updates = fetch.result()
+                except ZaloUnauthorized as error:
+                    raise ZaloTokenRefused() from error
+                except ZaloRateLimited as error:
+                    wait = error.retry_after if error.retry_after is not None else backoff
+                    log.warning("Zalo getUpdates: quota exceeded (429); waiting %.0f s", wait)
+                    await _sleep(stop, wait)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                except ZaloError as error:
+                    log.warning("Zalo getUpdates failed (%s); retrying in %.0f s", error, backoff)
+                    await _sleep(stop, backoff)
+                    backoff = min(backoff * 2, MAX_BACKOFF)
+                    continue
+                backoff = 1.0
+                for update in updates:
+                    await self.process(update)
+        finally:
+            stopped.cancel()
+
+
+async def _sleep(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake at once when stopping."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        pass
