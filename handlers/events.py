@@ -44,12 +44,16 @@ class Reply:
     """One outgoing message: text (a small HTML subset) and rows of choices.
 
     `edit` asks the channel to replace the message whose button was pressed, where it can.
+    `photo` and `document` go with the text where the channel can send files; others ignore them.
     """
 
     text: str
     choices: tuple[tuple[Choice, ...], ...] = ()
     edit: bool = False
     photo: bytes | None = field(default=None, compare=False)
+    # (file name, content): a file to send with the text (XLSX exports). Like `photo`, it is
+    # not stored in to_json: a redelivered update gets the text again, not the file.
+    document: tuple[str, bytes] | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import re
+from datetime import date
 
+from db.models import Unit
 from db.repos import units
 from handlers import roles
 from handlers.context import Context
 from handlers.errors import NotAllowed, UnknownUnit
-from handlers.services import reporting, stats
+from handlers.events import Reply
+from handlers.services import digest, exports, reporting
+from handlers.services.digest import bar
 
-CHILD_KIND = {"province": "huyện", "district": "xã", "commune": "thôn, tổ dân phố"}
-
-
-def bar(value: float | None, width: int = 10) -> str:
-    """A text progress bar: ▓ for done, ░ for the rest (capped at full)."""
-    filled = 0 if value is None else max(0, min(width, round(value * width)))
-    return "▓" * filled + "░" * (width - filled)
+log = logging.getLogger(__name__)
+__all__ = ["bar", "export", "my_tally", "unit_stats"]
 
 
 async def my_tally(ctx: Context, _args: str = "") -> None:
@@ -36,45 +36,66 @@ async def my_tally(ctx: Context, _args: str = "") -> None:
     )
 
 
-def targets_view(ctx: Context, figures: dict[str, Any]) -> list[dict[str, Any]]:
-    view = []
-    for target in ctx.services.plan.targets:
-        value = figures["targets"][target.key]["value"]
-        view.append(
-            {
-                "label": target.label,
-                "value": value,
-                "goal": target.goal,
-                "bar": bar(value),
-                "numerator": figures[target.numerator],
-                "denominator": figures[target.denominator],
-            }
-        )
-    return view
-
-
-async def unit_stats(ctx: Context, args: str = "") -> None:
-    """/thongke [CODE]: the area's figures against the plan's targets, with each child unit."""
+async def _scope(ctx: Context, wanted: str | None) -> Unit:
+    """The person's own unit, or a unit inside it that they asked for."""
     if ctx.person is None or not ctx.person.unit_code:
         raise NotAllowed(action="stats_area")
     own = await units.get(ctx.conn, ctx.person.unit_code)
     if own is None:
         raise UnknownUnit(code=ctx.person.unit_code)
-    target = own
-    if args.strip():
-        wanted = await units.get(ctx.conn, args.strip().split()[0])
-        if wanted is None:
-            raise UnknownUnit(code=args.strip().split()[0])
-        if not (own.contains(wanted) or ctx.role == roles.ADMIN):
-            raise NotAllowed(action="stats_area")
-        target = wanted
-    plan = ctx.services.plan
-    figures = await stats.for_unit(ctx.conn, plan, target.code)
-    ctx.say("stats.unit", s=figures, plan=plan.title, targets=targets_view(ctx, figures))
-    kids = await stats.for_children(ctx.conn, plan, target.code)
-    if kids:
-        lines = [ctx.text("stats.children_title", kind=CHILD_KIND.get(target.kind, ""))]
-        for kid in kids:
-            five = kid["targets"].get("five_skills", {}).get("value")
-            lines.append(ctx.text("stats.child", c=kid, five=five))
-        ctx.say_text("\n".join(lines))
+    if not wanted:
+        return own
+    unit = await units.get(ctx.conn, wanted)
+    if unit is None:
+        raise UnknownUnit(code=wanted)
+    if not (own.contains(unit) or ctx.role == roles.ADMIN):
+        raise NotAllowed(action="stats_area")
+    return unit
+
+
+_DAY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{4}))?$")
+
+
+def parse_args(args: str, today: date) -> tuple[str | None, date | None, str | None]:
+    """`[CODE] [dd/mm[/yyyy]]` → (code, day, the word that is not a valid day)."""
+    code: str | None = None
+    day: date | None = today
+    for word in args.split():
+        match = _DAY.match(word)
+        if match is None:
+            code = code or word
+            continue
+        try:
+            day = date(int(match[3] or today.year), int(match[2]), int(match[1]))
+        except ValueError:
+            return code, None, word
+    return code, day, None
+
+
+async def unit_stats(ctx: Context, args: str = "") -> None:
+    """/thongke [CODE] [dd/mm]: the digest of an area for a day, with its chart."""
+    code, day, bad = parse_args(args, ctx.today)
+    if day is None:
+        ctx.say("digest.bad_day", value=bad)
+        return
+    unit = await _scope(ctx, code)
+    found = await digest.build(ctx.conn, ctx.services.plan, unit, day, is_today=day == ctx.today)
+    text = digest.render(ctx.services, found)
+    try:
+        photo: bytes | None = await digest.render_chart(ctx.services, found)
+    except Exception:  # a chart is a bonus: the figures go out without it
+        log.exception("chart for %s failed", unit.code)
+        photo = None
+    ctx.replies.append(Reply(text=text, photo=photo))
+
+
+async def export(ctx: Context, args: str = "") -> None:
+    """/xuat [CODE]: the area's figures, members and households visited as an XLSX file."""
+    words = args.split()
+    unit = await _scope(ctx, words[0] if words else None)
+    names = exports.may_see_names(ctx.person, unit)
+    content = await exports.export_xlsx(
+        ctx.conn, ctx.services.texts, ctx.services.plan, unit, names=names, day=ctx.today
+    )
+    caption = ctx.text("digest.export_caption", unit=unit.name, day=ctx.today, names=names)
+    ctx.replies.append(Reply(text=caption, document=(exports.file_name(unit, ctx.today), content)))

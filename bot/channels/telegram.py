@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
@@ -144,6 +144,7 @@ class TelegramChannel:
                     log.info("edit failed (%s); sending a new message", error)
             for number, piece in enumerate(pieces, start=1):
                 await self.send_text(chat.id, piece, markup if number == len(pieces) else None)
+            await self.send_files(chat.id, reply)
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
         """Send one reply on its own (the outbox's send); errors become DeliveryError."""
@@ -158,6 +159,7 @@ class TelegramChannel:
                     parse_mode=ParseMode.HTML,
                     reply_markup=keyboard(reply) if number == len(pieces) else None,
                 )
+            await self._send_files(int(chat_id), reply)
         except RetryAfter as error:
             wait = error.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
@@ -168,6 +170,24 @@ class TelegramChannel:
             raise DeliveryError(f"refused: {error}", permanent=True) from error
         except (TimedOut, NetworkError) as error:
             raise DeliveryError(f"network: {error}") from error
+
+    async def _send_files(self, chat_id: int | str, reply: Reply) -> None:
+        """The reply's photo and document, after its text (they are not stored in to_json)."""
+        if reply.photo is not None:
+            await self.bot.send_photo(chat_id=chat_id, photo=reply.photo)
+        if reply.document is not None:
+            name, content = reply.document
+            await self.bot.send_document(
+                chat_id=chat_id, document=InputFile(content, filename=name)
+            )
+
+    async def send_files(self, chat_id: int | str, reply: Reply) -> None:
+        try:
+            await self._send_files(chat_id, reply)
+        except Forbidden:
+            log.info("chat %s has blocked the bot", chat_id)
+        except BadRequest as error:
+            log.warning("file refused in chat %s: %s", chat_id, error)
 
     async def send_text(
         self, chat_id: int | str, text: str, markup: InlineKeyboardMarkup | None = None

@@ -57,3 +57,9 @@ async def for_children(conn: AsyncConnection, plan: Plan, code: str) -> list[dic
     kids = await units.children(conn, code)
     rows = await stats.for_units(conn, [kid.code for kid in kids])
     return [with_targets(_figures(kid, rows.get(kid.code, {})), plan) for kid in kids]
+
+
+async def for_many(conn: AsyncConnection, plan: Plan, wanted: list[Unit]) -> list[dict[str, Any]]:
+    """The contract for each of the given units (one read of the aggregates), in that order."""
+    rows = await stats.for_units(conn, [unit.code for unit in wanted])
+    return [with_targets(_figures(unit, rows.get(unit.code, {})), plan) for unit in wanted]
