@@ -1,0 +1,47 @@
+# The bot in one image: python -m bot run (Telegram when TELEGRAM_TOKEN is set, else the local chat).
+#   docker build -t tocongnghe-bot .
+#   docker run --rm -it --env-file .env -v tocongnghe-data:/app/data tocongnghe-bot
+# Without TELEGRAM_TOKEN it opens the local chat, which reads the terminal: keep -it then.
+# SQLite by default (/app/data/bot.db, on the volume); set DATABASE_URL for PostgreSQL.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+# Install the packages (bot, handlers, db with its Alembic migrations, bench) and their
+# dependencies from a scratch directory, then drop the sources: the image runs the installed copy.
+# README.md is needed because pyproject.toml names it as the package's readme.
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY handlers ./handlers
+COPY db ./db
+COPY bench ./bench
+# tzdata: zoneinfo needs time zone data (TZ, Asia/Ho_Chi_Minh), which slim Debian images may lack.
+RUN pip install . tzdata && rm -rf /src
+
+# content/ is data, not a Python package, so pip does not install it. bot/config.py looks for it
+# next to the installed packages (ROOT/content), which does not exist here, so every content path
+# is set explicitly to the copy in /app/content.
+WORKDIR /app
+COPY content ./content
+ENV PLAN_FILE=/app/content/plans/mo-duc-2024.yaml \
+    UNITS_FILE=/app/content/units/mo-duc-2024.csv \
+    MESSAGES_FILE=/app/content/messages/vi.yaml \
+    GUIDES_DIR=/app/content/guides \
+    DATABASE_URL=sqlite+aiosqlite:////app/data/bot.db \
+    TZ=Asia/Ho_Chi_Minh
+
+RUN useradd --create-home --uid 10001 --user-group bot \
+    && mkdir -p /app/data \
+    && chown bot:bot /app/data
+USER bot
+
+VOLUME ["/app/data"]
+# For the webhook server (WEBHOOK_LISTEN, default 0.0.0.0:8080), which is not implemented yet:
+# today the bot long-polls Telegram and needs no inbound port.
+EXPOSE 8080
+
+CMD ["python", "-m", "bot", "run"]
