@@ -282,5 +282,24 @@ outbox = sa.Table(
     sa.Column("sent_at", UTCDateTime(), nullable=True),
     sa.Column("failed_at", UTCDateTime(), nullable=True),
     sa.Column("last_error", sa.String(300), nullable=True),
+    # A notice that is stale from this instant on is never sent (e.g. yesterday's brief).
+    sa.Column("expires_at", UTCDateTime(), nullable=True),
     sa.Index("ix_outbox_pending", "channel", "sent_at", "failed_at"),
+)
+
+# What a unit delivered for a deadline of the plan (the roster, the plan document, the
+# summary): one row per (deadline, unit); delivering again replaces it. Reminders of that
+# deadline stop for everyone in that unit.
+deliverables = sa.Table(
+    "deliverables",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deadline_key", sa.String(64), nullable=False),
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # roster | document | summary
+    sa.Column("done_by", sa.Integer, sa.ForeignKey("people.id"), nullable=True),
+    sa.Column("done_at", UTCDateTime(), nullable=False),
+    # {"text": ...} or {"file_id", "file_kind", "file_name", "channel"} or {"roster": [...]}
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.UniqueConstraint("deadline_key", "unit_code"),
 )

@@ -34,8 +34,12 @@ async def enqueue(
     payload: dict[str, Any],
     now: datetime,
     urgent: bool = True,
+    expires_at: datetime | None = None,
 ) -> bool:
-    """Queue a message once per key; False if that key was queued before."""
+    """Queue a message once per key; False if that key was queued before.
+
+    A row with `expires_at` is not sent from that instant on (a notice gone stale).
+    """
     stmt = (
         upsert(conn, outbox)
         .values(
@@ -45,6 +49,7 @@ async def enqueue(
             payload=payload,
             urgent=urgent,
             created_at=now,
+            expires_at=expires_at,
         )
         .on_conflict_do_nothing(index_elements=[outbox.c.key])
     )
@@ -66,6 +71,7 @@ async def claim(
             outbox.c.sent_at.is_(None),
             outbox.c.failed_at.is_(None),
             sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+            sa.or_(outbox.c.expires_at.is_(None), outbox.c.expires_at > now),
         )
         .order_by(outbox.c.id)
         .limit(limit)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import date, timedelta
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,66 @@ class Deadline:
     audience: tuple[tuple[str, str], ...]
 
 
+def _time(value: Any) -> time | None:
+    """ "07:30" (or YAML's 450 minutes for an unquoted 7:30) as a time; None when absent."""
+    if value is None or value is False:
+        return None
+    if isinstance(value, int):  # YAML 1.1 reads an unquoted 07:30 as sexagesimal minutes
+        return time(value // 60, value % 60)
+    return time.fromisoformat(str(value))
+
+
+def _audience(raw: Any, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    if not raw:
+        return default
+    return tuple((a["role"], a["level"]) for a in raw)
+
+
+# Who gets the campaign's morning brief and evening digest unless the plan says otherwise.
+BRIEF_AUDIENCE = (("member", "village"), ("deputy", "village"), ("leader", "village"))
+DIGEST_AUDIENCE = (
+    ("leader", "village"),
+    ("commune_officer", "commune"),
+    ("district_officer", "district"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReminderRules:
+    """When the plan's notices go out (the `reminders:` section), all in the plan's time zone."""
+
+    days_before: tuple[int, ...] = (5, 2, 1)
+    on_the_day: bool = True
+    overdue_every_days: int | None = 2
+    # Overdue reminders stop this many days after the deadline (a forgotten plan goes quiet).
+    overdue_for_days: int = 30
+    at: time = time(7, 30)
+    morning_brief: time | None = None
+    evening_digest: time | None = None
+    brief_audience: tuple[tuple[str, str], ...] = BRIEF_AUDIENCE
+    digest_audience: tuple[tuple[str, str], ...] = DIGEST_AUDIENCE
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> ReminderRules:
+        quiet = raw.get("quiet_hours") or {}
+        every = raw.get("overdue_every_days", 2)
+        return cls(
+            days_before=tuple(sorted({int(d) for d in raw.get("days_before", [])}, reverse=True)),
+            on_the_day=bool(raw.get("on_the_day", True)),
+            overdue_every_days=int(every) if every else None,
+            overdue_for_days=int(raw.get("overdue_for_days", 30)),
+            at=_time(raw.get("at")) or time(7, 30),
+            morning_brief=_time(raw.get("campaign_morning_brief")),
+            evening_digest=_time(raw.get("campaign_evening_digest")),
+            brief_audience=_audience(raw.get("morning_brief_audience"), BRIEF_AUDIENCE),
+            digest_audience=_audience(raw.get("evening_digest_audience"), DIGEST_AUDIENCE),
+            quiet_start=_time(quiet.get("start")),
+            quiet_end=_time(quiet.get("end")),
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     id: str
@@ -41,6 +101,7 @@ class Plan:
     targets: tuple[Target, ...]
     deadlines: tuple[Deadline, ...]
     reminders: dict[str, Any]
+    rules: ReminderRules = field(default_factory=ReminderRules)
 
     @classmethod
     def load(cls, path: Path) -> Plan:
@@ -66,7 +127,11 @@ class Plan:
                 for d in raw.get("deadlines", [])
             ),
             reminders=dict(raw.get("reminders", {})),
+            rules=ReminderRules.parse(dict(raw.get("reminders") or {})),
         )
+
+    def deadline(self, key: str) -> Deadline | None:
+        return next((d for d in self.deadlines if d.key == key), None)
 
     def in_campaign(self, day: date) -> bool:
         return self.campaign_start <= day <= self.campaign_end
