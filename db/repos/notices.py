@@ -103,3 +103,21 @@ async def outbox_states(conn: AsyncConnection, keys: Iterable[str]) -> dict[str,
         for row in rows:
             states[row.key] = "sent" if row.sent_at else "failed" if row.failed_at else "pending"
     return states
+
+
+async def pending_channels(conn: AsyncConnection, keys: Iterable[str]) -> set[str]:
+    """The channels on which some of these keys are still waiting to be sent."""
+    wanted = list(keys)
+    channels: set[str] = set()
+    for start in range(0, len(wanted), 500):
+        rows = await conn.execute(
+            sa.select(outbox.c.channel)
+            .where(
+                outbox.c.key.in_(wanted[start : start + 500]),
+                outbox.c.sent_at.is_(None),
+                outbox.c.failed_at.is_(None),
+            )
+            .distinct()
+        )
+        channels.update(rows.scalars())
+    return channels
