@@ -1,7 +1,9 @@
-# The bot in one image: python -m bot run (Telegram when TELEGRAM_TOKEN is set, else the local chat).
+# The bot in one image: python -m bot run (Telegram and/or Zalo when their tokens are set, else the
+# local chat).
 #   docker build -t tocongnghe-bot .
 #   docker run --rm -it --env-file .env -v tocongnghe-data:/app/data tocongnghe-bot
-# Without TELEGRAM_TOKEN it opens the local chat, which reads the terminal: keep -it then.
+# Without any channel token it opens the local chat, which reads the terminal: keep -it then.
+# Webhook mode: add -p 8080:8080 and put an HTTPS reverse proxy in front.
 # SQLite by default (/app/data/bot.db, on the volume); set DATABASE_URL for PostgreSQL.
 FROM python:3.11-slim
 
@@ -20,7 +22,9 @@ COPY handlers ./handlers
 COPY db ./db
 COPY bench ./bench
 # tzdata: zoneinfo needs time zone data (TZ, Asia/Ho_Chi_Minh), which slim Debian images may lack.
-RUN pip install . tzdata && rm -rf /src
+# aiohttp: bot/serve.py imports the webhook server (bot/webhook.py, aiohttp) whenever a channel
+# token is set, but pyproject.toml lists aiohttp only in the dev extra; without it `run` fails.
+RUN pip install . tzdata "aiohttp>=3.9,<4" && rm -rf /src
 
 # content/ is data, not a Python package, so pip does not install it. bot/config.py looks for it
 # next to the installed packages (ROOT/content), which does not exist here, so every content path
@@ -40,8 +44,8 @@ RUN useradd --create-home --uid 10001 --user-group bot \
 USER bot
 
 VOLUME ["/app/data"]
-# For the webhook server (WEBHOOK_LISTEN, default 0.0.0.0:8080), which is not implemented yet:
-# today the bot long-polls Telegram and needs no inbound port.
+# The webhook server (WEBHOOK_LISTEN, default 0.0.0.0:8080; /webhook/telegram, /webhook/zalo,
+# /healthz), open only when a channel runs by webhook. Long polling needs no inbound port.
 EXPOSE 8080
 
 CMD ["python", "-m", "bot", "run"]
