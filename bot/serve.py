@@ -11,12 +11,16 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import httpx
 
 from bot.app import App
 from bot.outbox import OutboxSender
 from bot.webhook import Endpoints, WebhookServer
+
+if TYPE_CHECKING:
+    from bot.notify import NoticeScheduler
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +52,13 @@ async def serve(app: App) -> None:
         endpoints = Endpoints()
         await _start_telegram(app, stop, tasks, closers, endpoints)
         await _start_zalo(app, stop, tasks, closers, endpoints)
+        # The plan's reminders, briefs and digests: queued in the outbox by an APScheduler
+        # (see bot/notify.py); the senders above deliver them.
+        from bot.notify import NoticeScheduler
+
+        notices = NoticeScheduler(app)
+        notices.start()
+        closers.append(_stopper(notices))
         if endpoints.telegram is not None or endpoints.zalo is not None:
             server = WebhookServer(endpoints, app.settings.webhook_listen)
             await server.start()
@@ -149,6 +160,13 @@ async def _start_zalo(
     else:
         log.info("polling Zalo as %s", me.account_name or me.id)
         tasks.append(asyncio.create_task(channel.poll(stop)))
+
+
+def _stopper(notices: NoticeScheduler) -> Closer:
+    async def close() -> None:
+        notices.stop()
+
+    return close
 
 
 def _webhook_url(configured: str, path: str) -> str:

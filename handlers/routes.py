@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from handlers import (
     corrections,
+    deliverables,
     figures,
     guides_chat,
     helpdesk,
@@ -16,7 +17,7 @@ from handlers import (
     roles,
 )
 from handlers.context import Context
-from handlers.dispatcher import Command, Dispatcher
+from handlers.dispatcher import Command, Dispatcher, Step
 from handlers.errors import StaleChoice
 from handlers.services.registry import Services
 
@@ -43,6 +44,8 @@ COMMANDS: list[Command] = [
     Command("xuat", figures.export, roles.OFFICER_ROLES),
     Command("yeucau", helpdesk.open_requests, TEAM),
     Command("moi", invite.start, roles.OFFICER_ROLES),
+    Command("nop", deliverables.start, roles.OFFICER_ROLES),
+    Command("tiendo", deliverables.show_progress, roles.OFFICER_ROLES[1:]),
     Command("lienket", linking.start, EVERYONE),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
@@ -61,6 +64,20 @@ async def _menu_action(ctx: Context, name: str) -> None:
     await command.run(ctx, "")
 
 
+def _attachment_step(dispatcher: Dispatcher) -> Step:
+    """A file or photo without a caption goes to the open flow's text step (e.g. /nop)."""
+
+    async def on_attachment(ctx: Context, text: str) -> None:
+        flow = dispatcher.flows.get(ctx.flow or "")
+        step = flow.on_text.get(ctx.state or "") if flow else None
+        if step is None:
+            ctx.say("help.unsupported")
+            return
+        await step(ctx, text)
+
+    return on_attachment
+
+
 def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher = Dispatcher(services)
     for command in COMMANDS:
@@ -72,6 +89,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         invite.flow,
         helpdesk.flow,
         linking.flow,
+        deliverables.flow,
     ):
         dispatcher.flow(flow)
     dispatcher.action("menu", _menu_action)
@@ -81,5 +99,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("g", guides_chat.show_step)
     dispatcher.action("help", helpdesk.start)
     dispatcher.action("take", helpdesk.take)
+    dispatcher.action("nop", deliverables.from_reminder)
+    dispatcher.action("nudge", deliverables.nudge)
     dispatcher.free_text = guides_chat.answer_question
+    dispatcher.attachment = _attachment_step(dispatcher)
     return dispatcher

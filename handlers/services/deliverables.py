@@ -1,0 +1,129 @@
+"""Deliverables of the plan's deadlines: who must hand in what, the roster, progress, nudges."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Person, Unit
+from db.repos import deliverables as repo
+from db.repos import notices as notices_repo
+from db.repos import people, units
+from db.repos.notices import Recipient
+from handlers import roles
+from handlers.services.plan import Deadline, Plan
+
+# The positions a consolidated village team should have (plan §IV.1.2); others are optional.
+REQUIRED_POSITIONS = tuple(p for p in roles.POSITIONS if p not in ("telecom", "other"))
+# A leader or deputy who never chose a position holds the one their role implies.
+_ROLE_POSITION = {roles.LEADER: "team_leader", roles.DEPUTY: "youth_deputy"}
+_KIND_DEPTH = {"province": 0, "district": 1, "commune": 2, "village": 3}
+
+
+def deadlines_for(plan: Plan, role: str, unit_kind: str) -> list[Deadline]:
+    """The deadlines this role, at this level, must deliver."""
+    return [d for d in plan.deadlines if (role, unit_kind) in d.audience]
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    unit: Unit
+    members: list[dict[str, Any]]
+    by_position: dict[str, list[str]]
+    missing: list[str]
+
+
+def position_of(person: Person) -> str:
+    return person.position or _ROLE_POSITION.get(person.role, "other")
+
+
+async def roster(conn: AsyncConnection, village: Unit) -> Roster:
+    """The village team by position, from the registered members, and the positions missing."""
+    team = await people.in_units(conn, [village.code], roles.TEAM_ROLES)
+    by_position: dict[str, list[str]] = {}
+    members = []
+    for person in team:
+        position = position_of(person)
+        name = person.display_name or "?"
+        by_position.setdefault(position, []).append(name)
+        members.append({"id": person.id, "name": name, "role": person.role, "position": position})
+    ordered = {p: by_position[p] for p in roles.POSITIONS if p in by_position}
+    missing = [p for p in REQUIRED_POSITIONS if p not in by_position]
+    return Roster(village, members, ordered, missing)
+
+
+async def record(
+    conn: AsyncConnection,
+    deadline: Deadline,
+    unit: Unit,
+    person: Person,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    await repo.record(
+        conn,
+        deadline_key=deadline.key,
+        unit_code=unit.code,
+        kind=deadline.deliverable,
+        done_by=person.id,
+        payload=payload,
+        now=now,
+    )
+
+
+@dataclass
+class UnitStatus:
+    code: str
+    name: str
+    done: bool
+    day: Any = None
+
+
+@dataclass
+class Progress:
+    """One deadline's delivery at one level, inside an officer's area."""
+
+    deadline: Deadline
+    level: str
+    units: list[UnitStatus] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return sum(1 for u in self.units if u.done)
+
+    @property
+    def missing(self) -> int:
+        return len(self.units) - self.done
+
+
+async def progress(conn: AsyncConnection, plan: Plan, area: Unit, tz: Any) -> list[Progress]:
+    """For each deadline, each level of its audience inside `area`: who has delivered."""
+    found = []
+    for deadline in plan.deadlines:
+        levels = []
+        for _role, level in deadline.audience:
+            if level not in levels and _KIND_DEPTH.get(level, 9) >= _KIND_DEPTH.get(area.kind, 0):
+                levels.append(level)
+        for level in levels:
+            inside = await units.subtree(conn, area, kind=level)
+            if not inside:
+                continue
+            done = await repo.for_units(conn, deadline.key, [u.code for u in inside])
+            item = Progress(deadline, level)
+            for unit in inside:
+                delivered = done.get(unit.code)
+                day = delivered.done_at.astimezone(tz).date() if delivered else None
+                item.units.append(UnitStatus(unit.code, unit.name, delivered is not None, day))
+            found.append(item)
+    return found
+
+
+async def laggards(
+    conn: AsyncConnection, deadline: Deadline, level: str, area: Unit
+) -> list[Recipient]:
+    """The people who must deliver `deadline` at `level` inside `area` and have not."""
+    pairs = [(role, lvl) for role, lvl in deadline.audience if lvl == level]
+    return await notices_repo.audience(conn, pairs, undelivered=deadline.key, within=area.path)
