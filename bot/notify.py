@@ -84,6 +84,7 @@ class NoticeScheduler:
             IntervalTrigger(seconds=self.sweep.total_seconds(), timezone=plan.timezone),
             id=f"{plan.id}:sweep",
             next_run_time=now,  # catch up at once after downtime
+            misfire_grace_time=None,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
