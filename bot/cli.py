@@ -127,9 +127,8 @@ async def cmd_ask(app: App, args: argparse.Namespace) -> int:
 
     search = app.services.search
     if args.question == "-":
-        for line in sys.stdin:
-            if line.strip():
-                _print_json(ask_json(search, line.rstrip("\n")))
+        for line in sys.stdin:  # one answer per line, blank lines included, in order
+            _print_json(ask_json(search, line.rstrip("\r\n")))
         return 0
     result = ask_json(search, args.question)
     if args.json:

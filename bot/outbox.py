@@ -51,42 +51,46 @@ class OutboxSender:
         self.wakeup = wakeup or asyncio.Event()
 
     async def drain(self, *, now: datetime | None = None, limit: int = 50) -> Result:
-        """Claim one batch, send it, record the outcome."""
+        """Claim one batch, send it, record the outcome.
+
+        On a flood-control answer the rest of the batch is released at once (others may send
+        it) and this sender waits, so no claimed row is held longer than its lease.
+        """
         result = Result()
         claimed_at = now or datetime.now(UTC)
         async with self.db.transaction() as conn:
             rows = await outbox.claim(conn, self.channel, claimed_at, limit=limit)
-        for row in rows:
+        for index, row in enumerate(rows):
             try:
                 await self.send(row.chat_id, Reply.from_json(row.payload))
-            except DeliveryError as error:
-                wait = (
-                    error.retry_after
-                    if error.retry_after is not None
-                    else min(2**row.attempts, 600)
-                )
-                async with self.db.transaction() as conn:
-                    if error.permanent:
-                        row = outbox.Pending(
-                            row.id,
-                            row.key,
-                            row.channel,
-                            row.chat_id,
-                            row.payload,
-                            outbox.MAX_ATTEMPTS,
-                        )
-                    await outbox.mark_retry(conn, row, datetime.now(UTC), str(error), wait)
-                if error.permanent or row.attempts >= outbox.MAX_ATTEMPTS:
-                    result.failed += 1
-                else:
-                    result.retried += 1
+            except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+                error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc))
+                if not isinstance(exc, DeliveryError):
+                    log.exception("sending outbox row %s failed", row.key)
+                await self._failed(row, error, result)
                 if error.retry_after is not None:
+                    async with self.db.transaction() as conn:
+                        await outbox.release(conn, [r.id for r in rows[index + 1 :]])
                     await asyncio.sleep(error.retry_after)
+                    return result
                 continue
             async with self.db.transaction() as conn:
                 await outbox.mark_sent(conn, row.id, datetime.now(UTC))
             result.sent += 1
         return result
+
+    async def _failed(self, row: outbox.Pending, error: DeliveryError, result: Result) -> None:
+        wait = error.retry_after if error.retry_after is not None else min(2**row.attempts, 600)
+        if error.permanent:
+            row = outbox.Pending(
+                row.id, row.key, row.channel, row.chat_id, row.payload, outbox.MAX_ATTEMPTS
+            )
+        async with self.db.transaction() as conn:
+            await outbox.mark_retry(conn, row, datetime.now(UTC), str(error), wait)
+        if row.attempts >= outbox.MAX_ATTEMPTS:
+            result.failed += 1
+        else:
+            result.retried += 1
 
     async def run(self, stop: asyncio.Event, *, idle: float = 2.0) -> None:
         """Drain until stopped; wake at once when a handler queues something."""

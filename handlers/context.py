@@ -31,6 +31,7 @@ class Context:
         # Every handled event moves the conversation on; buttons carry the new version,
         # so any older button (or a second tap on the same one) is recognised as stale.
         self.version = self.conversation.version + 1
+        self.queued = False
         self.data: dict[str, Any] = dict(self.conversation.data)
         self.data.pop("_offered", None)
         self.flow = self.conversation.flow
@@ -118,7 +119,7 @@ class Context:
     ) -> bool:
         from db.repos import outbox
 
-        self.services.outbox_wakeup.set()
+        self.queued = True  # the dispatcher wakes the senders once this transaction commits
         return await outbox.enqueue(
             self.conn,
             key=key,

@@ -104,7 +104,9 @@ class Dispatcher:
                 ctx, loaded, _expired = await self._context(conn, event)
                 await self._route(ctx)
                 await self._finish(ctx, loaded, ctx.result())
-                return ctx.replies
+            if ctx.queued:
+                self.services.outbox_wakeup.set()
+            return ctx.replies
         except _AlreadyHandled:
             return await self._stored(event)
         except DomainError as error:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from db.models import Person
 from db.repos import help_requests, people, units
 from handlers import roles
 from handlers.context import Context
@@ -125,6 +126,11 @@ async def on_consent(ctx: Context, value: str) -> None:
     )
     village = await units.get(ctx.conn, village_code)
     team = await people.in_units(ctx.conn, [village_code], roles.TEAM_ROLES)
+    escalated = False
+    if not team and village is not None and village.parent_code:
+        # No team on the bot in this village yet: the commune's officers hear of it instead.
+        team = await people.in_units(ctx.conn, [village.parent_code], (roles.COMMUNE_OFFICER,))
+        escalated = bool(team)
     topic_label = (
         ctx.label(f"category.{topic}") if topic in CATEGORIES else ctx.label("other_topic")
     )
@@ -139,7 +145,11 @@ async def on_consent(ctx: Context, value: str) -> None:
         )
         await ctx.notify(member.id, f"help:{request_id}", notice)
     ctx.end()
-    ctx.say("help_request.sent", village=village.name if village else "", members=len(team))
+    if not team:
+        ctx.say("help_request.nobody", village=village.name if village else "")
+        return
+    key = "help_request.sent_commune" if escalated else "help_request.sent"
+    ctx.say(key, village=village.name if village else "", members=len(team))
 
 
 async def take(ctx: Context, arg: str) -> None:
@@ -148,7 +158,7 @@ async def take(ctx: Context, arg: str) -> None:
         raise StaleChoice()
     request = await help_requests.get(ctx.conn, int(arg))
     person = ctx.person
-    if request is None or person is None or person.unit_code != request.village_code:
+    if request is None or person is None or not await _may_take(ctx, person, request.village_code):
         raise StaleChoice()
     if not await help_requests.take(ctx.conn, request.id, person.id, ctx.now):
         ctx.say("help_request.already_taken")
@@ -189,6 +199,18 @@ async def open_requests(ctx: Context, _args: str = "") -> None:
             contact=request.contact,
             day=request.created_at.astimezone(ctx.tz),
         )
+
+
+async def _may_take(ctx: Context, person: Person, village_code: str) -> bool:
+    """The village's team, or an officer of its commune (who hears of it when it has no team)."""
+    if person.unit_code == village_code:
+        return person.role in roles.TEAM_ROLES
+    village = await units.get(ctx.conn, village_code)
+    return (
+        person.role == roles.COMMUNE_OFFICER
+        and village is not None
+        and person.unit_code == village.parent_code
+    )
 
 
 flow = Flow(

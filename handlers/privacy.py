@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 
-# Six or more digits, possibly grouped with spaces, dots or dashes: ID-card and phone numbers.
-_LONG_NUMBER = re.compile(r"(?:\+?\d[\s.\-]?){6,}\d")
+# Six or more digits, however grouped (spaces, dots, dashes, brackets): ID-card numbers,
+# phone numbers, one-time codes.
+_LONG_NUMBER = re.compile(r"\+?\(?\d(?:[\s.\-()]*\d){5,}\)?")
 
 
 def mask_numbers(text: str) -> str:

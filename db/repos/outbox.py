@@ -89,6 +89,16 @@ async def claim(
     return [Pending(r.id, r.key, r.channel, r.chat_id, dict(r.payload), r.attempts) for r in rows]
 
 
+async def release(conn: AsyncConnection, row_ids: list[int]) -> None:
+    """Give claimed rows back at once (their attempt did not happen)."""
+    if row_ids:
+        await conn.execute(
+            outbox.update()
+            .where(outbox.c.id.in_(row_ids))
+            .values(claimed_until=None, attempts=outbox.c.attempts - 1)
+        )
+
+
 async def mark_sent(conn: AsyncConnection, row_id: int, now: datetime) -> None:
     await conn.execute(outbox.update().where(outbox.c.id == row_id).values(sent_at=now))
 

@@ -98,11 +98,6 @@ def test_windows_line_endings_give_the_same_answers(tmp_path: Path, batch: list[
     assert [a["guide_id"] for a in crlf] == [a["guide_id"] for a in batch[:6]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bot/cli.py:131 skips blank lines of standard input, so the answers no longer "
-    "line up with the questions (the contract: one JSON object per input line, in order)",
-)
 def test_a_blank_line_keeps_its_place_in_the_answers(tmp_path: Path) -> None:
     stdin = "lam sao kich hoat vneid\n\ngiá lúa hôm nay\napp bo cong an quen mk 6 so\n"
     got = answers(ask(tmp_path, "--json", "-", stdin=stdin).stdout)

@@ -223,12 +223,6 @@ async def test_a_claimed_row_is_not_taken_again_before_its_lease_ends(app: App) 
     assert channel.sent == [("c1", notice(1))]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: bot/outbox.py:83-84 drain() sleeps retry_after while still holding the rest "
-    "of its batch; once that wait outlasts the 120 s lease (db/repos/outbox.py:56) another "
-    "sender claims those rows and sends them, then this one wakes and sends them again",
-)
 async def test_a_long_flood_wait_does_not_make_the_rest_of_the_batch_sent_twice(
     app: App,
 ) -> None:

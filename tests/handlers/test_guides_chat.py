@@ -293,12 +293,6 @@ async def test_questions_since_a_day_leaves_out_older_ones(app: App, database_ur
     assert "giá lúa" not in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: handlers/privacy.py:8 _LONG_NUMBER allows one separator character between "
-    "digits, so phone numbers typed with an area code in brackets, ' - ' or double spaces are "
-    "stored in the question log in full",
-)
 @pytest.mark.parametrize(
     "phone",
     ["(0905) 123 456", "0905 - 123 - 456", "0905  123  456"],

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 
 from bot.app import App
@@ -266,12 +265,6 @@ async def test_residents_cannot_list_requests(app: App) -> None:
     assert "dangky" in resident.text.lower() or "đăng ký" in resident.text.lower()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: handlers/helpdesk.py:127-142 with no team member registered in the village the "
-    "request is stored, nobody is notified (no leader or commune officer sees it), yet the "
-    "resident is told 'Khi có người nhận, bot sẽ báo bác'",
-)
 async def test_a_request_to_a_village_without_members_is_not_promised_falsely(
     app: App,
 ) -> None:
