@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"report": "bench.report", "ask": "bench.ask"}
+BENCHMARKS = {"report": "bench.report", "ask": "bench.ask", "stats": "bench.stats"}
 
 
 def main() -> int:

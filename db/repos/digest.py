@@ -167,3 +167,24 @@ async def daily_many(
         values = {k: int(v) for k, v in row._mapping.items() if k not in ("unit_code", "day")}
         out[(row.unit_code, row.day)] = values
     return out
+
+
+_VILLAGE_DAY = (
+    sa.select(units.c.path, sa.func.coalesce(unit_daily_stats.c.reports, 0).label("reports"))
+    .select_from(
+        units.outerjoin(
+            unit_daily_stats,
+            sa.and_(
+                unit_daily_stats.c.unit_code == units.c.code,
+                unit_daily_stats.c.day == sa.bindparam("day"),
+            ),
+        )
+    )
+    .where(_UNDER, units.c.kind == "village")
+)
+
+
+async def village_day(conn: AsyncConnection, prefix: str, day: date) -> list[tuple[str, int]]:
+    """(path, reports dated `day`) of every village under `prefix`, from unit_daily_stats."""
+    rows = await conn.execute(_VILLAGE_DAY, {"pattern": like_prefix(prefix), "day": day})
+    return [(row.path, int(row.reports)) for row in rows]

@@ -5,8 +5,9 @@ One source for the evening digest (the scheduler calls `digest_text`) and for /t
   commune and where this village ranks;
 - commune: the commune and a line (with a second line of detail) per village, members who
   reported nothing listed by name under their village;
-- district or province: the same with a line per child unit; members without a report are
-  counted per child, not named (hundreds of names help nobody).
+- district: the same with a line per commune; members without a report are counted per
+  commune, not named (hundreds of names help nobody);
+- province (or any scope above a district): villages with a report that day, per child.
 "Best villages" rank by the share of households visited (households_visited / households).
 
 Everything is read from maintained aggregates (unit_stats, unit_daily_stats); "who reported
@@ -33,6 +34,10 @@ from handlers.services import stats
 from handlers.services.plan import Plan
 from handlers.services.registry import Services
 
+# Scopes whose digest counts members who reported (one index probe per member): a district
+# has ≈600. Above that (a province, ≈6,600 members), the digest counts villages that have a
+# report that day, read from unit_daily_stats, so its cost does not grow with the members.
+MEMBER_SCOPES = ("village", "commune", "district")
 # Names of members without a report are listed up to this many (commune scope).
 IDLE_NAMES_LIMIT = 40
 BEST_LIMIT = 3
@@ -77,6 +82,9 @@ class Digest:
     best: list[dict[str, Any]] = field(default_factory=list)
     best_area: str | None = None
     own_rank: int | None = None
+    # Above a district (MEMBER_SCOPES), villages with a report that day instead of members.
+    villages: int = 0
+    villages_active: int = 0
     # "Hôm nay / hôm qua" when the day is today, "ngày …" otherwise (/thongke for a past day).
     is_today: bool = True
 
@@ -112,6 +120,13 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
+def _count(per_child: dict[str, list[int]], child: str | None, total: int, active: int) -> None:
+    if child is not None:
+        counts = per_child.setdefault(child, [0, 0])
+        counts[0] += total
+        counts[1] += active
+
+
 def _child_of(scope: Unit, path: str) -> str | None:
     """The code of the scope's direct child on the way to `path` (None for the scope itself)."""
     codes = [code for code in path.split("/") if code]
@@ -140,19 +155,23 @@ async def build(
         is_today=is_today,
     )
 
-    teams = await repo.team_day(conn, unit.path, day)
+    # [members, reported] (member scopes) or [villages, villages with a report] per child.
     per_child: dict[str, list[int]] = {}
-    for team in teams:
-        result.members += team.members
-        result.reported += team.reported
-        child = _child_of(unit, team.path)
-        if child is not None:
-            counts = per_child.setdefault(child, [0, 0])
-            counts[0] += team.members
-            counts[1] += team.reported
+    if unit.kind in MEMBER_SCOPES:
+        for team in await repo.team_day(conn, unit.path, day):
+            result.members += team.members
+            result.reported += team.reported
+            _count(per_child, _child_of(unit, team.path), team.members, team.reported)
+    else:
+        for path, reports in await repo.village_day(conn, unit.path, day):
+            result.villages += 1
+            result.villages_active += int(reports > 0)
+            _count(per_child, _child_of(unit, path), 1, int(reports > 0))
 
     for kid in kids:
-        members, reported = per_child.get(kid["unit"], [0, 0])
+        total, active = per_child.get(kid["unit"], [0, 0])
+        members, reported = (total, active) if unit.kind in MEMBER_SCOPES else (0, 0)
+        villages, villages_active = (0, 0) if unit.kind in MEMBER_SCOPES else (total, active)
         result.children.append(
             {
                 **kid,
@@ -164,6 +183,8 @@ async def build(
                 "today": days.get((kid["unit"], day), _empty_day()),
                 "members": members,
                 "reported": reported,
+                "villages": villages,
+                "villages_active": villages_active,
             }
         )
 
