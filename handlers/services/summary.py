@@ -2,8 +2,9 @@
 each target against its goal, as Markdown an official can paste and as XLSX.
 
 A team counts as consolidated when its village has a leader and at least one other member
-registered. Deliverables' dates are left out while the database has no `deliverables` table
-(the Markdown says so).
+registered. Deliverables' dates are those of the plan's commune deadlines (the roster, the
+plan and schedule), read through db/repos/deliverables.py; a database without that table
+(before migration 0003) gets the summary without them, and the Markdown says so.
 """
 
 from __future__ import annotations
@@ -12,15 +13,16 @@ import io
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Unit
+from db.repos import deliverables, units
 from db.repos import summary as repo
-from db.repos import units
 from handlers import roles
 from handlers.services import stats
-from handlers.services.plan import Plan
+from handlers.services.plan import Deadline, Plan
 from handlers.texts import Texts
 
 
@@ -110,9 +112,33 @@ async def build(conn: AsyncConnection, texts: Texts, plan: Plan, root: Unit, day
         result.communes.append(entry)
         for key in total:
             total[key] += entry[key]
+    if result.has_deliverables:
+        await _add_deliverables(conn, plan, result)
     total["share"] = _share(total["households_visited"], total["households"])
     result.total = total
     return result
+
+
+def commune_deadlines(plan: Plan) -> list[Deadline]:
+    """The plan's deadlines that communes deliver (their dates go in the summary)."""
+    return [d for d in plan.deadlines if any(level == "commune" for _role, level in d.audience)]
+
+
+async def _add_deliverables(conn: AsyncConnection, plan: Plan, summary: Summary) -> None:
+    """Each commune's delivery date for each commune deadline (None: not delivered)."""
+    tz = ZoneInfo(plan.timezone)
+    codes = [commune["code"] for commune in summary.communes]
+    for deadline in commune_deadlines(plan):
+        found = await deliverables.for_units(conn, deadline.key, codes)
+        for commune in summary.communes:
+            item = found.get(commune["code"])
+            commune["deliverables"].append(
+                {
+                    "key": deadline.key,
+                    "title": deadline.title,
+                    "day": item.done_at.astimezone(tz).date() if item else None,
+                }
+            )
 
 
 def markdown(texts: Texts, summary: Summary) -> str:
@@ -161,6 +187,9 @@ def workbook_bytes(texts: Texts, summary: Summary) -> bytes:
     for target in summary.plan.targets:
         header.append(t("digest.xlsx.col.target_value", label=target.label))
         header.append(t("digest.xlsx.col.target_goal", label=target.label))
+    if summary.has_deliverables:
+        for deadline in commune_deadlines(summary.plan):
+            header.append(t("digest.xlsx.col.deliverable", title=deadline.title))
     sheet.append(header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
@@ -177,11 +206,16 @@ def workbook_bytes(texts: Texts, summary: Summary) -> bytes:
         ]
         for target in commune["targets"]:
             row += [target["value"], target["goal"]]
+        row += [item["day"] for item in commune["deliverables"]]
         sheet.append(row)
     first_target = 4 + len(roles.POSITIONS) + 3
-    for column in sheet.iter_cols(min_col=first_target, min_row=2):
+    last_target = first_target + 2 * len(summary.plan.targets) - 1
+    for column in sheet.iter_cols(min_col=first_target, max_col=last_target, min_row=2):
         for cell in column:
             cell.number_format = "0.0%"
+    for column in sheet.iter_cols(min_col=last_target + 1, min_row=2):
+        for cell in column:
+            cell.number_format = "DD/MM/YYYY"
     sheet.freeze_panes = "B2"
     out = io.BytesIO()
     book.save(out)

@@ -16,7 +16,7 @@ import pytest
 
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
-from db.repos import people, units
+from db.repos import deliverables, people, units
 from handlers.events import Reply
 from handlers.services import digest, exports, invites, stats
 from tests.auxil.chat import Chat, Clock
@@ -311,6 +311,16 @@ async def test_cli_export_and_summary(app: App, database_url: str, tmp_path: Pat
     names = {h["Tên chủ hộ"] for h in sheet_rows(openpyxl.load_workbook(named), "Hộ đã hướng dẫn")}
     assert names == {"Hộ Một", "Hộ Hai", "Hộ Ba"}
 
+    async with app.db.transaction() as conn:
+        await deliverables.record(
+            conn,
+            deadline_key="team-consolidation",
+            unit_code=COMMUNE,
+            kind="roster",
+            done_by=None,
+            payload={"roster": []},
+            now=datetime(2024, 9, 18, 3, 0, tzinfo=UTC),
+        )
     report = tmp_path / "tong-ket"
     status, printed, err = await run_bot(database_url, "summary", "--out", str(report))
     assert status == 0, err
@@ -326,11 +336,19 @@ async def test_cli_export_and_summary(app: App, database_url: str, tmp_path: Pat
     assert "Thành viên: 4 (Tổ trưởng: 1; Công an viên: 1; Giáo viên: 1; Hội Nông dân: 1)" in chanh
     assert "Hộ đã được hướng dẫn: 6/" in chanh
     assert "chỉ tiêu 85,0%" in chanh
+    assert (
+        "- Kiện toàn Tổ công nghệ số cộng đồng thôn, tổ dân phố và báo cáo về huyện: 18/09/2024"
+        in chanh
+    )
+    assert "- Gửi kế hoạch và lịch ra quân hướng dẫn về UBND huyện: chưa nộp" in chanh
+    assert "chưa nộp" in text.split("## Xã Đức Lợi")[1]
     summary_book = openpyxl.load_workbook(report.with_suffix(".xlsx"))
     rows = sheet_rows(summary_book, "Tổng kết theo xã")
     assert len(rows) == 13
     chanh_row = next(r for r in rows if r["Tên"] == "Xã Đức Chánh")
     assert chanh_row["Tổ đã kiện toàn"] == 1 and chanh_row["Hộ đã được hướng dẫn"] == 6
+    roster_column = next(key for key in chanh_row if str(key).startswith("Ngày nộp: Kiện toàn"))
+    assert chanh_row[roster_column].date() == date(2024, 9, 18)
 
 
 # --- Telegram sends the chart and the file --------------------------------------------------
