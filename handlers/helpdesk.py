@@ -14,9 +14,9 @@ from db.repos import help_requests, people, units
 from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import InvalidField, StaleChoice
+from handlers.errors import InvalidField, NotAllowed, StaleChoice
 from handlers.guides.library import CATEGORIES
-from handlers.textnorm import has_control_chars, tidy
+from handlers.textnorm import fold, has_control_chars, tidy
 
 FLOW = "help"
 _PHONE = re.compile(r"^\+?[\d\s.\-]{9,15}$")
@@ -175,6 +175,26 @@ async def take(ctx: Context, arg: str) -> None:
         ctx.render("help_request.coming", name=person.display_name or "", position=position),
     )
     ctx.say("help_request.taken", contact=request.contact, name=request.resident_name or "")
+
+
+async def publish_contact(ctx: Context, args: str) -> None:
+    """/congkhai <contact>: the leader publishes how residents reach the team; `/congkhai xoa` hides it."""
+    if ctx.person is None or ctx.person.role != roles.LEADER or not ctx.person.unit_code:
+        raise NotAllowed(action="publish")
+    text = args.strip()
+    if not text:
+        village = await units.get(ctx.conn, ctx.person.unit_code)
+        current = village.public_contact if village else None
+        ctx.say("help_request.publish_how", current=current or "")
+        return
+    if fold(text) in ("xoa", "an"):
+        await units.set_public_contact(ctx.conn, ctx.person.unit_code, None)
+        ctx.say("help_request.unpublished")
+        return
+    if has_control_chars(text) or len(text) > 300:
+        raise InvalidField(field="contact", reason="too_long", limit=300)
+    await units.set_public_contact(ctx.conn, ctx.person.unit_code, tidy(text))
+    ctx.say("help_request.published", contact=tidy(text))
 
 
 async def open_requests(ctx: Context, _args: str = "") -> None:

@@ -43,6 +43,7 @@ COMMANDS: list[Command] = [
     Command("thongke", figures.unit_stats, TEAM_AND_OFFICERS),
     Command("xuat", figures.export, roles.OFFICER_ROLES),
     Command("yeucau", helpdesk.open_requests, TEAM),
+    Command("congkhai", helpdesk.publish_contact, (roles.LEADER,)),
     Command("moi", invite.start, roles.OFFICER_ROLES),
     Command("nop", deliverables.start, roles.OFFICER_ROLES),
     Command("tiendo", deliverables.show_progress, roles.OFFICER_ROLES[1:]),

@@ -275,3 +275,20 @@ async def test_a_request_to_a_village_without_members_is_not_promised_falsely(
     notified = [row for row in await outbox_rows(app) if row["chat_id"] != resident.user]
     promised = "Khi có người nhận, bot sẽ báo bác" in resident.text
     assert notified or not promised
+
+
+async def test_leader_publishes_the_team_contact_residents_see_it(app: App) -> None:
+    from tests.auxil.chat import join
+
+    leader = await join(app, "leader", "duc-chanh-thon-1", "l-pub")
+    await leader.send("/congkhai Anh Tùng 0905 123 456, tối 19–21h")
+    assert "Anh Tùng" in leader.text
+    resident = Chat(app, "r-pub")
+    await resident.send("/lienhe")
+    await resident.press("Đức Chánh")
+    await resident.press("Thôn 1")
+    assert "Liên hệ: Anh Tùng 0905 123 456" in resident.text
+    await leader.send("/congkhai xoa")
+    member = await join(app, "member", "duc-chanh-thon-1", "m-pub")
+    await member.send("/congkhai 0905 000 000")
+    assert "không dành cho vai trò của bạn" in member.text
