@@ -237,6 +237,7 @@ async def load(url: str, scale: Scale, seed: int = 7) -> Tree:
 
         # Visits day by day, and the aggregates exactly as the report path applies them.
         daily: dict[tuple[str, date], list[int]] = {}
+        visit_rows: list[dict[str, Any]] = []  # inserted after their households (foreign keys)
         weights = [v["households"] for v in tree.villages]
         visit_id = 0
         per_day = scale.visits // DAYS
@@ -292,8 +293,7 @@ async def load(url: str, scale: Scale, seed: int = 7) -> Tree:
                 counts[0] += dk2
                 counts[1] += kh
                 counts[2] += cqn
-            for chunk in _chunks(rows):
-                await loader.insert(visits, chunk)
+            visit_rows.extend(rows)
 
         household_rows = []
         for village in tree.villages:
@@ -320,6 +320,8 @@ async def load(url: str, scale: Scale, seed: int = 7) -> Tree:
                 )
         for chunk in _chunks(household_rows):
             await loader.insert(households, chunk)
+        for chunk in _chunks(visit_rows):
+            await loader.insert(visits, chunk)
 
         # Roll the village aggregates up to every ancestor, overall and per day.
         overall = {row["code"]: [0] * len(AGGREGATES) for row in tree.rows}
