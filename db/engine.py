@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -40,13 +40,23 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A read-write transaction, committed on success and rolled back on any error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
+        """A read-write transaction, committed on success and rolled back on any error.
+
+        Writes collected with `deferred()` are made after the body, just before COMMIT.
+        """
+        async with contextlib.AsyncExitStack() as stack:
+            if self._write_lock is not None:
+                await stack.enter_async_context(self._write_lock)
+            conn = await stack.enter_async_context(self.engine.begin())
+            collectors: dict[str, Deferred] = {}
+            conn.info[_BEFORE_COMMIT] = collectors
+            try:
                 yield conn
-            return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+                for collector in collectors.values():
+                    await collector.flush(conn)
+            finally:
+                # info outlives this transaction (it belongs to the pooled DBAPI connection).
+                conn.info.pop(_BEFORE_COMMIT, None)
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -61,6 +71,35 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+_BEFORE_COMMIT = "before_commit"
+
+
+class Deferred(Protocol):
+    """Writes a transaction collects and makes just before it commits."""
+
+    async def flush(self, conn: AsyncConnection) -> None: ...
+
+
+D = TypeVar("D", bound=Deferred)
+
+
+def deferred(conn: AsyncConnection, name: str, make: Callable[[], D]) -> D | None:
+    """This transaction's `name` collector (made on first use); None outside `transaction()`.
+
+    For rows that every transaction writes (the aggregates of the root unit): written last,
+    they stay locked for one statement and the COMMIT instead of the whole transaction.
+    Whatever is collected inside a savepoint that is rolled back is still written, so do not
+    collect inside one.
+    """
+    collectors: dict[str, Deferred] | None = conn.info.get(_BEFORE_COMMIT)
+    if collectors is None:
+        return None
+    found = collectors.get(name)
+    if found is None:
+        found = collectors[name] = make()
+    return cast(D, found)
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 from datetime import date
 from typing import Any
@@ -10,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos._sql import insert_for
+from db.engine import deferred
+from db.repos._sql import insert_for, per_dialect
 from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
 
 # Every aggregate gets a bind parameter (a zero adds nothing), so one statement shape serves
@@ -37,15 +37,15 @@ _ADD_OVERALL = (
 )
 
 
-@functools.cache
-def _add_daily(dialect: str, count: int) -> Any:
-    """INSERT … ON CONFLICT adding the delta to `count` units (rows taken in VALUES order)."""
-    delta = {name: sa.bindparam(f"d_{name}", type_=sa.Integer) for name in AGGREGATES}
-    rows = [
-        {"unit_code": sa.bindparam(f"code_{index}"), "day": sa.bindparam("day"), **delta}
-        for index in range(count)
-    ]
-    stmt = insert_for(dialect, unit_daily_stats).values(rows)
+@per_dialect
+def _add_daily(dialect: str) -> Any:
+    """INSERT … ON CONFLICT adding the delta to a unit's day; executed with one parameter set
+    per unit (executemany), in unit-code order.
+
+    (One statement with a row per unit would be a multi-VALUES INSERT, which SQLAlchemy
+    compiles again on every call: it cannot cache those.)
+    """
+    stmt = insert_for(dialect, unit_daily_stats)
     return stmt.on_conflict_do_update(
         index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
         set_={name: unit_daily_stats.c[name] + stmt.excluded[name] for name in AGGREGATES},
@@ -55,24 +55,62 @@ def _add_daily(dialect: str, count: int) -> Any:
 async def apply(
     conn: AsyncConnection, lineage: list[str], day: date, delta: Mapping[str, int]
 ) -> None:
-    """Add `delta` to the unit and every ancestor, overall and for `day` (two statements).
+    """Add `delta` to the unit and every ancestor, overall and for `day`, in this transaction.
 
-    Both statements take the rows in unit-code order (see _ADD_OVERALL; VALUES are sorted),
-    so concurrent reports on PostgreSQL queue instead of deadlocking.
+    Inside `Database.transaction()` the rows are written just before COMMIT (reads through this
+    module write them first): every report locks the root unit's rows, and written last they
+    are held for two statements and the COMMIT rather than for the rest of the transaction.
     """
     if not any(delta.values()) or not lineage:
         return
-    codes = sorted(lineage)
+    pending = deferred(conn, "stats", _Pending)
+    if pending is None:
+        await _write(conn, tuple(sorted(lineage)), day, delta)
+    else:
+        pending.add(tuple(sorted(lineage)), day, delta)
+
+
+class _Pending:
+    """One transaction's aggregate changes, summed by (units, day)."""
+
+    def __init__(self) -> None:
+        self.changes: dict[tuple[tuple[str, ...], date], dict[str, int]] = {}
+
+    def add(self, codes: tuple[str, ...], day: date, delta: Mapping[str, int]) -> None:
+        total = self.changes.setdefault((codes, day), dict.fromkeys(AGGREGATES, 0))
+        for name, value in delta.items():
+            total[name] += value
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        changes, self.changes = self.changes, {}
+        for (codes, day), delta in sorted(changes.items()):
+            if any(delta.values()):
+                await _write(conn, codes, day, delta)
+
+
+async def _flush_pending(conn: AsyncConnection) -> None:
+    pending = deferred(conn, "stats", _Pending)
+    if pending is not None:
+        await pending.flush(conn)
+
+
+async def _write(
+    conn: AsyncConnection, codes: tuple[str, ...], day: date, delta: Mapping[str, int]
+) -> None:
+    """Two statements, each taking the rows in unit-code order (see _ADD_OVERALL; the daily
+    rows one after the other, sorted), so concurrent reports on PostgreSQL queue instead of
+    deadlocking."""
     amounts = {f"d_{name}": delta.get(name, 0) for name in AGGREGATES}
-    await conn.execute(_ADD_OVERALL, {"codes": codes, **amounts})
-    daily_codes = {f"code_{index}": code for index, code in enumerate(codes)}
+    await conn.execute(_ADD_OVERALL, {"codes": list(codes), **amounts})
+    changes = {name: delta.get(name, 0) for name in AGGREGATES}
     await conn.execute(
-        _add_daily(conn.dialect.name, len(codes)), {"day": day, **daily_codes, **amounts}
+        _add_daily(conn), [{"unit_code": code, "day": day, **changes} for code in codes]
     )
 
 
 async def for_units(conn: AsyncConnection, codes: list[str]) -> dict[str, dict[str, int]]:
     """Aggregates and subtree totals for the given units."""
+    await _flush_pending(conn)
     columns = [unit_stats.c[name] for name in AGGREGATES] + [
         unit_stats.c[f"total_{name}"] for name in FIGURES
     ]
@@ -95,6 +133,7 @@ async def for_children(conn: AsyncConnection, parent_code: str) -> dict[str, dic
 
 
 async def daily(conn: AsyncConnection, codes: list[str], day: date) -> dict[str, dict[str, int]]:
+    await _flush_pending(conn)
     rows = await conn.execute(
         sa.select(unit_daily_stats).where(
             unit_daily_stats.c.unit_code.in_(codes), unit_daily_stats.c.day == day
