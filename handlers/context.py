@@ -120,6 +120,8 @@ class Context:
         from db.repos import outbox
 
         self.queued = True  # the dispatcher wakes the senders once this transaction commits
+        if reply.choices and (channel, chat_id) != (self.event.channel, self.event.chat_id):
+            await self._offer_to(channel, chat_id, reply)
         return await outbox.enqueue(
             self.conn,
             key=key,
@@ -128,6 +130,22 @@ class Context:
             payload=reply.to_json(),
             now=self.now,
             urgent=urgent,
+        )
+
+    async def _offer_to(self, channel: str, chat_id: str, reply: Reply) -> None:
+        """Let the recipient answer a notice's options by typing a number (channels without
+        buttons), unless they are in the middle of something: then they use the command."""
+        from db.repos import conversations
+
+        theirs = await conversations.load(self.conn, channel, chat_id)
+        if theirs.flow is not None:
+            return
+        offered = [[c.data, c.label] for c in reply.flat_choices() if c.data.startswith("a:")]
+        if not offered:
+            return
+        updated = replace(theirs, data={**theirs.data, "_offered": offered})
+        await conversations.save(
+            self.conn, updated, expected_version=theirs.version, now=self.now
         )
 
     def render(self, key: str, choices: list[list[Choice]] | None = None, **params: Any) -> Reply:
