@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,9 @@ from handlers.events import Choice, Incoming, Reply
 
 if TYPE_CHECKING:
     from handlers.services.registry import Services
+
+
+Deferred = Callable[[AsyncConnection, list[Reply]], Awaitable[list[Reply]]]
 
 
 @dataclass
@@ -32,6 +36,7 @@ class Context:
         # so any older button (or a second tap on the same one) is recognised as stale.
         self.version = self.conversation.version + 1
         self.queued = False
+        self.deferred: list[Deferred] = []
         self.data: dict[str, Any] = dict(self.conversation.data)
         self.data.pop("_offered", None)
         self.flow = self.conversation.flow
@@ -98,6 +103,11 @@ class Context:
         self.replies.append(reply)
         return reply
 
+    def after_commit(self, job: Deferred) -> None:
+        """Slow work (charts, files) done after the transaction committed, on a read-only
+        connection, so it never holds the write lock; it returns the final list of replies."""
+        self.deferred.append(job)
+
     async def notify(self, person_id: int, key: str, reply: Reply, *, urgent: bool = True) -> bool:
         """Queue a message to a person on their chosen channel (once per key).
 
@@ -144,9 +154,7 @@ class Context:
         if not offered:
             return
         updated = replace(theirs, data={**theirs.data, "_offered": offered})
-        await conversations.save(
-            self.conn, updated, expected_version=theirs.version, now=self.now
-        )
+        await conversations.save(self.conn, updated, expected_version=theirs.version, now=self.now)
 
     def render(self, key: str, choices: list[list[Choice]] | None = None, **params: Any) -> Reply:
         """A reply that is not sent to this chat (for notify)."""

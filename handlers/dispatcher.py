@@ -106,7 +106,14 @@ class Dispatcher:
                 await self._finish(ctx, loaded, ctx.result())
             if ctx.queued:
                 self.services.outbox_wakeup.set()
-            return ctx.replies
+            replies = ctx.replies
+            for job in ctx.deferred:
+                try:
+                    async with db.read() as conn:
+                        replies = await job(conn, replies)
+                except Exception:  # the committed replies still go out
+                    log.exception("after-commit work for update %s failed", event.update_key)
+            return replies
         except _AlreadyHandled:
             return await self._stored(event)
         except DomainError as error:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import replace
 from datetime import date
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Unit
 from db.repos import units
@@ -80,13 +83,15 @@ async def unit_stats(ctx: Context, args: str = "") -> None:
         return
     unit = await _scope(ctx, code)
     found = await digest.build(ctx.conn, ctx.services.plan, unit, day, is_today=day == ctx.today)
-    text = digest.render(ctx.services, found)
-    try:
-        photo: bytes | None = await digest.render_chart(ctx.services, found)
-    except Exception:  # a chart is a bonus: the figures go out without it
-        log.exception("chart for %s failed", unit.code)
-        photo = None
-    ctx.replies.append(Reply(text=text, photo=photo))
+    ctx.replies.append(Reply(text=digest.render(ctx.services, found)))
+    services = ctx.services
+
+    async def with_chart(_conn: AsyncConnection, replies: list[Reply]) -> list[Reply]:
+        # A chart is a bonus: if it fails, the figures go out without it (logged).
+        photo = await digest.render_chart(services, found)
+        return [*replies[:-1], replace(replies[-1], photo=photo)]
+
+    ctx.after_commit(with_chart)
 
 
 async def export(ctx: Context, args: str = "") -> None:
@@ -94,8 +99,16 @@ async def export(ctx: Context, args: str = "") -> None:
     words = args.split()
     unit = await _scope(ctx, words[0] if words else None)
     names = exports.may_see_names(ctx.person, unit)
-    content = await exports.export_xlsx(
-        ctx.conn, ctx.services.texts, ctx.services.plan, unit, names=names, day=ctx.today
-    )
     caption = ctx.text("digest.export_caption", unit=unit.name, day=ctx.today, names=names)
-    ctx.replies.append(Reply(text=caption, document=(exports.file_name(unit, ctx.today), content)))
+    ctx.replies.append(Reply(text=caption))
+    services, today = ctx.services, ctx.today
+
+    async def with_file(conn: AsyncConnection, replies: list[Reply]) -> list[Reply]:
+        # Built on a read connection after commit: a district's file never holds the write lock.
+        content = await exports.export_xlsx(
+            conn, services.texts, services.plan, unit, names=names, day=today
+        )
+        document = (exports.file_name(unit, today), content)
+        return [*replies[:-1], replace(replies[-1], document=document)]
+
+    ctx.after_commit(with_file)
