@@ -43,41 +43,74 @@ class Result:
 
 class OutboxSender:
     def __init__(
-        self, db: Database, channel: str, send: Send, wakeup: asyncio.Event | None = None
+        self,
+        db: Database,
+        channel: str,
+        send: Send,
+        wakeup: asyncio.Event | None = None,
+        *,
+        concurrency: int = 8,
     ) -> None:
         self.db = db
         self.channel = channel
         self.send = send
         self.wakeup = wakeup or asyncio.Event()
+        # Sends in flight at once; the channel's own limiter (PTB's AIORateLimiter on
+        # Telegram) still holds the overall rate.
+        self.concurrency = concurrency
 
     async def drain(self, *, now: datetime | None = None, limit: int = 50) -> Result:
         """Claim one batch, send it, record the outcome.
 
-        On a flood-control answer the rest of the batch is released at once (others may send
-        it) and this sender waits, so no claimed row is held longer than its lease.
+        Chats are served side by side (at most `concurrency` sends in flight), each chat's
+        messages in order. On a flood-control answer the rows not yet attempted are released
+        at once (others may send them) and this sender waits, so no claimed row is held
+        longer than its lease.
         """
         result = Result()
         claimed_at = now or datetime.now(UTC)
         async with self.db.transaction() as conn:
             rows = await outbox.claim(conn, self.channel, claimed_at, limit=limit)
-        for index, row in enumerate(rows):
-            try:
-                await self.send(row.chat_id, Reply.from_json(row.payload))
-            except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
-                error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc))
-                if not isinstance(exc, DeliveryError):
-                    log.exception("sending outbox row %s failed", row.key)
-                await self._failed(row, error, result)
-                if error.retry_after is not None:
-                    async with self.db.transaction() as conn:
-                        await outbox.release(conn, [r.id for r in rows[index + 1 :]])
-                    await asyncio.sleep(error.retry_after)
-                    return result
-                continue
+        by_chat: dict[str, list[outbox.Pending]] = {}
+        for row in rows:
+            by_chat.setdefault(row.chat_id, []).append(row)
+        gate = asyncio.Semaphore(self.concurrency)
+        flood: list[float] = []
+        untried: list[int] = []
+
+        async def serve_chat(chat_rows: list[outbox.Pending]) -> None:
+            for position, row in enumerate(chat_rows):
+                if flood:
+                    untried.extend(r.id for r in chat_rows[position:])
+                    return
+                async with gate:
+                    wait = await self._send_one(row, result)
+                if wait is not None:
+                    flood.append(wait)
+                    untried.extend(r.id for r in chat_rows[position + 1 :])
+                    return
+
+        await asyncio.gather(*(serve_chat(chat_rows) for chat_rows in by_chat.values()))
+        if flood:
             async with self.db.transaction() as conn:
-                await outbox.mark_sent(conn, row.id, datetime.now(UTC))
-            result.sent += 1
+                await outbox.release(conn, untried)
+            await asyncio.sleep(max(flood))
         return result
+
+    async def _send_one(self, row: outbox.Pending, result: Result) -> float | None:
+        """Send a row and record the outcome; returns a flood wait in seconds, if any."""
+        try:
+            await self.send(row.chat_id, Reply.from_json(row.payload))
+        except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
+            error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc))
+            if not isinstance(exc, DeliveryError):
+                log.exception("sending outbox row %s failed", row.key)
+            await self._failed(row, error, result)
+            return error.retry_after
+        async with self.db.transaction() as conn:
+            await outbox.mark_sent(conn, row.id, datetime.now(UTC))
+        result.sent += 1
+        return None
 
     async def _failed(self, row: outbox.Pending, error: DeliveryError, result: Result) -> None:
         wait = error.retry_after if error.retry_after is not None else min(2**row.attempts, 600)
