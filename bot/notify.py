@@ -30,6 +30,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.outbox import OutboxSender
 from handlers.events import Reply
 from handlers.services import notices, reminders
+from handlers.services.expiry import expire_idle
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -60,6 +61,10 @@ class NoticeScheduler:
             moment = now or self.clock()
             async with self.app.db.transaction() as conn:
                 queued = await reminders.queue(conn, self.app.services, moment)
+                ended = await expire_idle(conn, self.app.services, moment)
+            if ended:
+                log.info("ended %d idle conversations", ended)
+                self.app.services.outbox_wakeup.set()
             if queued.new:
                 log.info("queued %d plan notices", queued.new)
             return queued

@@ -113,3 +113,28 @@ async def test_idle_flow_expires_after_thirty_minutes(app: App) -> None:
     await member.send("Phạm Văn Dũng")
     assert "30 phút" in member.text
     assert (await figures(app))["reports"] == 0
+
+
+async def test_an_idle_report_is_ended_by_the_sweep_with_a_message(app: App) -> None:
+    from db.repos import outbox
+    from handlers.services.expiry import expire_idle
+
+    clock = Clock()
+    member = await join(app, "member", VILLAGE, "m7", clock=clock)
+    await member.send("/baocao")
+    await member.send("Phạm Văn Dũng")
+    stale_button = member.find("Bỏ qua").data
+    clock.advance(minutes=20)
+    async with app.db.transaction() as conn:
+        assert await expire_idle(conn, app.services, clock.now) == 0
+    clock.advance(minutes=11)
+    async with app.db.transaction() as conn:
+        assert await expire_idle(conn, app.services, clock.now) == 1
+        assert await expire_idle(conn, app.services, clock.now) == 0
+        rows = await outbox.claim(conn, "local", clock.now)
+    assert [row.chat_id for row in rows] == ["m7"]
+    assert "30 phút" in rows[0].payload["text"]
+    # The old button no longer works, and no second "expired" message comes later.
+    await member.press_data(stale_button)
+    assert "Nút này đã cũ" in member.text
+    assert "30 phút" not in member.text
