@@ -303,3 +303,32 @@ deliverables = sa.Table(
     sa.Column("payload", sa.JSON, nullable=False),
     sa.UniqueConstraint("deadline_key", "unit_code"),
 )
+
+# Chats that follow a village or commune's announcements. Residents have no person row, so a
+# follow is the chat itself; one chat may follow a unit once.
+follows = sa.Table(
+    "follows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("chat_id", sa.String(64), nullable=False),
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("channel", "chat_id", "unit_code"),
+)
+
+# An announcement from a leader or officer to the members and/or followers of an area. Written
+# at the preview; `sent_at` is set once, when the sender confirms and it is queued.
+announcements = sa.Table(
+    "announcements",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sender_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("unit_code", sa.String(64), sa.ForeignKey("units.code"), nullable=False),
+    sa.Column("audience", sa.String(16), nullable=False),  # members | residents | both
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("attachment_kind", sa.String(16), nullable=True),  # photo | document
+    sa.Column("attachment_file_id", sa.String(300), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("sent_at", UTCDateTime(), nullable=True),
+)
