@@ -54,20 +54,28 @@ class Reply:
     # (file name, content): a file to send with the text (XLSX exports). Like `photo`, it is
     # not stored in to_json: a redelivered update gets the text again, not the file.
     document: tuple[str, bytes] | None = field(default=None, compare=False)
+    # ("photo" | "document", file id or URL): a file the channel already holds, re-sent by
+    # reference (announcements). Unlike `photo`, it is stored, so the outbox can send it later.
+    file_ref: tuple[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "text": self.text,
             "choices": [[[c.data, c.label] for c in row] for row in self.choices],
             "edit": self.edit,
         }
+        if self.file_ref is not None:
+            value["file_ref"] = list(self.file_ref)
+        return value
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> Reply:
+        ref = value.get("file_ref")
         return cls(
             text=value["text"],
             choices=tuple(tuple(Choice(d, label) for d, label in row) for row in value["choices"]),
             edit=value.get("edit", False),
+            file_ref=(str(ref[0]), str(ref[1])) if ref else None,
         )
 
     def flat_choices(self) -> list[Choice]:

@@ -180,6 +180,12 @@ class TelegramChannel:
             await self.bot.send_document(
                 chat_id=chat_id, document=InputFile(content, filename=name)
             )
+        if reply.file_ref is not None:
+            kind, file_id = reply.file_ref
+            if kind == "photo":
+                await self.bot.send_photo(chat_id=chat_id, photo=file_id)
+            else:
+                await self.bot.send_document(chat_id=chat_id, document=file_id)
 
     async def send_files(self, chat_id: int | str, reply: Reply) -> None:
         try:
