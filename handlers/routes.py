@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers import (
+    announce,
     corrections,
     deliverables,
     figures,
@@ -34,6 +35,8 @@ COMMANDS: list[Command] = [
     Command("huy", menu.cancel, EVERYONE),
     Command("chude", guides_chat.show_menu, EVERYONE),
     Command("lienhe", helpdesk.start, EVERYONE),
+    Command("theodoi", announce.follow, EVERYONE),
+    Command("botheodoi", announce.unfollow, EVERYONE),
     Command("baocao", report.start, TEAM),
     Command("bc", quickform.quick_report, TEAM),
     Command("huongdan", menu.quick_form_help, TEAM),
@@ -47,6 +50,7 @@ COMMANDS: list[Command] = [
     Command("moi", invite.start, roles.OFFICER_ROLES),
     Command("nop", deliverables.start, roles.OFFICER_ROLES),
     Command("tiendo", deliverables.show_progress, roles.OFFICER_ROLES[1:]),
+    Command("thongbao", announce.start, roles.OFFICER_ROLES),
     Command("lienket", linking.start, EVERYONE),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
@@ -91,6 +95,8 @@ def build_dispatcher(services: Services) -> Dispatcher:
         helpdesk.flow,
         linking.flow,
         deliverables.flow,
+        announce.flow,
+        announce.follow_flow,
     ):
         dispatcher.flow(flow)
     dispatcher.action("menu", _menu_action)

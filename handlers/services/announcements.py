@@ -1,0 +1,137 @@
+"""Announcements: who an area's announcement reaches, the draft, the send, the delivery counts.
+
+Recipients are chats, not people: team members of the area (on their chosen channel) and the
+chats following any unit within the area, each chat once. The sender's own chats are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.models import Person, Unit
+from db.repos import announcements as repo
+from db.repos import follows, outbox, people, units
+from db.repos.announcements import Announcement
+from handlers import roles
+from handlers.errors import NotAllowed, StaleChoice
+
+AUDIENCES = ("members", "residents", "both")
+MAX_TEXT = 1500  # one Zalo message, with the heading
+# Who counts as a "member" of an area: its teams and its officers.
+MEMBER_ROLES = (*roles.TEAM_ROLES, roles.COMMUNE_OFFICER, roles.DISTRICT_OFFICER)
+SENDER_ROLES = roles.OFFICER_ROLES
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    channel: str
+    chat_id: str
+    follower: bool  # reached as a follower (their message says how to stop following)
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    announcement: Announcement
+    recipients: list[Recipient]
+
+
+def outbox_key(announcement_id: int, channel: str, chat_id: str) -> str:
+    return f"announce:{announcement_id}:{channel}:{chat_id}"
+
+
+async def area_of(conn: AsyncConnection, sender: Person | None) -> Unit:
+    """The area a leader or officer announces to: the unit they belong to."""
+    if sender is None or sender.role not in SENDER_ROLES or not sender.unit_code:
+        raise NotAllowed(action="announce")
+    unit = await units.get(conn, sender.unit_code)
+    if unit is None:
+        raise NotAllowed(action="announce")
+    return unit
+
+
+async def target(conn: AsyncConnection, sender: Person | None, unit_code: str) -> Unit:
+    """The unit `unit_code`, if it lies within the sender's area (else NotAllowed)."""
+    area = await area_of(conn, sender)
+    unit = await units.get(conn, unit_code)
+    if unit is None or not unit.path.startswith(area.path):
+        raise NotAllowed(action="announce_area")
+    return unit
+
+
+async def recipients(
+    conn: AsyncConnection, area: Unit, audience: str, sender: Person
+) -> list[Recipient]:
+    """Each chat the announcement reaches, once; members first, then followers."""
+    if audience not in AUDIENCES:
+        raise StaleChoice()
+    found: dict[tuple[str, str], Recipient] = {}
+    own = set(await people.accounts_of(conn, sender.id))
+    if audience in ("members", "both"):
+        chosen: dict[int, tuple[str, str]] = {}
+        rows = await repo.member_chats(conn, area.path, MEMBER_ROLES)
+        for person_id, preferred, channel, chat_id in rows:
+            if person_id not in chosen or (
+                channel == preferred and chosen[person_id][0] != preferred
+            ):
+                chosen[person_id] = (channel, chat_id)  # their chosen channel, else the first
+        for channel, chat_id in chosen.values():
+            found.setdefault((channel, chat_id), Recipient(channel, chat_id, follower=False))
+    if audience in ("residents", "both"):
+        for channel, chat_id in await follows.chats_in_subtree(conn, area.path):
+            found.setdefault((channel, chat_id), Recipient(channel, chat_id, follower=True))
+    return [r for key, r in found.items() if key not in own]
+
+
+async def draft(
+    conn: AsyncConnection,
+    sender: Person | None,
+    *,
+    unit_code: str,
+    audience: str,
+    text: str,
+    attachment: tuple[str, str] | None,
+    now: datetime,
+) -> Draft:
+    """Write the announcement (not sent yet) and count who it would reach."""
+    unit = await target(conn, sender, unit_code)
+    assert sender is not None
+    found = await recipients(conn, unit, audience, sender)
+    announcement_id = await repo.create(
+        conn,
+        sender_id=sender.id,
+        unit_code=unit.code,
+        audience=audience,
+        text=text,
+        attachment=attachment,
+        now=now,
+    )
+    announcement = await repo.get(conn, announcement_id)
+    assert announcement is not None
+    return Draft(announcement, found)
+
+
+async def confirm(
+    conn: AsyncConnection, sender: Person | None, announcement_id: int, now: datetime
+) -> Draft | None:
+    """Mark the sender's draft sent and give its recipients; None if it was sent already."""
+    announcement = await repo.get(conn, announcement_id)
+    if announcement is None or sender is None or announcement.sender_id != sender.id:
+        raise StaleChoice()
+    unit = await target(conn, sender, announcement.unit_code)
+    if not await repo.mark_sent(conn, announcement_id, now):
+        return None
+    found = await recipients(conn, unit, announcement.audience, sender)
+    return Draft(announcement, found)
+
+
+async def delivery(
+    conn: AsyncConnection, sender: Person, limit: int = 5
+) -> list[tuple[Announcement, dict[str, int]]]:
+    """The sender's latest announcements with their sent / failed / pending counts."""
+    return [
+        (item, await outbox.counts(conn, f"announce:{item.id}:"))
+        for item in await repo.recent_sent_by(conn, sender.id, limit)
+    ]
