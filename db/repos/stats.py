@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.engine import deferred
@@ -39,8 +40,8 @@ _ADD_OVERALL = (
 
 @per_dialect
 def _add_daily(dialect: str) -> Any:
-    """INSERT … ON CONFLICT adding the delta to a unit's day; executed with one parameter set
-    per unit (executemany), in unit-code order.
+    """SQLite: INSERT … ON CONFLICT adding the delta to a unit's day; executed with one
+    parameter set per unit (executemany), in unit-code order.
 
     (One statement with a row per unit would be a multi-VALUES INSERT, which SQLAlchemy
     compiles again on every call: it cannot cache those.)
@@ -50,6 +51,39 @@ def _add_daily(dialect: str) -> Any:
         index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
         set_={name: unit_daily_stats.c[name] + stmt.excluded[name] for name in AGGREGATES},
     )
+
+
+def _add_both_postgresql() -> Any:
+    """PostgreSQL: _ADD_OVERALL and the daily rows in one statement (one round trip less
+    while the root unit's rows are locked).
+
+    The daily rows come from `units` in code order, behind a condition on the count of rows
+    the UPDATE returned (always true): PostgreSQL evaluates it before the first daily row,
+    so the UPDATE and its locks come first, as in the two-statement form.
+    """
+    overall = _ADD_OVERALL.returning(unit_stats.c.unit_code).cte("overall")
+    after_overall = sa.select(sa.func.count()).select_from(overall).scalar_subquery() >= 0
+    rows = (
+        sa.select(
+            units.c.code,
+            sa.bindparam("day", type_=sa.Date),
+            *(sa.bindparam(f"d_{name}", type_=sa.Integer) for name in AGGREGATES),
+        )
+        .where(units.c.code.in_(sa.bindparam("codes", expanding=True)), after_overall)
+        .order_by(units.c.code)
+    )
+    stmt = (
+        postgresql.insert(unit_daily_stats)
+        .from_select(["unit_code", "day", *AGGREGATES], rows)
+        .add_cte(overall)
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
+        set_={name: unit_daily_stats.c[name] + stmt.excluded[name] for name in AGGREGATES},
+    )
+
+
+_ADD_BOTH_POSTGRESQL = _add_both_postgresql()
 
 
 async def apply(
@@ -97,10 +131,12 @@ async def _flush_pending(conn: AsyncConnection) -> None:
 async def _write(
     conn: AsyncConnection, codes: tuple[str, ...], day: date, delta: Mapping[str, int]
 ) -> None:
-    """Two statements, each taking the rows in unit-code order (see _ADD_OVERALL; the daily
-    rows one after the other, sorted), so concurrent reports on PostgreSQL queue instead of
-    deadlocking."""
+    """Overall and daily rows, each table's rows taken in unit-code order (see _ADD_OVERALL),
+    overall first, so concurrent reports on PostgreSQL queue instead of deadlocking."""
     amounts = {f"d_{name}": delta.get(name, 0) for name in AGGREGATES}
+    if conn.dialect.name == "postgresql":
+        await conn.execute(_ADD_BOTH_POSTGRESQL, {"codes": list(codes), "day": day, **amounts})
+        return
     await conn.execute(_ADD_OVERALL, {"codes": list(codes), **amounts})
     changes = {name: delta.get(name, 0) for name in AGGREGATES}
     await conn.execute(
