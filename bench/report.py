@@ -82,6 +82,15 @@ async def _start(module: str, tg: FakeTelegram, env: dict[str, str],
                                                 stderr=stderr)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) the process has used so far; NaN where /proc is missing."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _errors_in(log: Path) -> int:
     """Lines of the process's stderr that report an error or start a traceback."""
     text = log.read_text(encoding="utf-8", errors="replace")
@@ -140,7 +149,9 @@ async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
                     process = await _start(module, tg, {"DATABASE_URL": url}, fd)
                     try:
                         await _drive(tg, users, members * 2, make)  # warm-up
+                        cpu_before = _cpu_seconds(process.pid)
                         elapsed, latencies = await _drive(tg, users, total, make)
+                        cpu = _cpu_seconds(process.pid) - cpu_before
                     finally:
                         await _stop(process)
             finally:
@@ -150,6 +161,7 @@ async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
             results[f"{name}_per_s"] = total / elapsed
             results[f"{name}_p95_ms"] = _p95(latencies)
             results[f"{name}_errors"] = errors
+            results[f"{name}_cpu_ms"] = cpu / total * 1000
         results["ratio"] = results["report_per_s"] / results["echo_per_s"]
         return results
     finally:
@@ -170,7 +182,9 @@ def main(argv: list[str] | None = None) -> int:
           f"Telegram channel against a local Bot API server, rate limiter off")
     for backend in backends:
         r = asyncio.run(run_one(backend, args.n, args.members))
-        print(f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms | "
-              f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms | "
+        print(f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms "
+              f"cpu {r['report_cpu_ms']:.2f} ms | "
+              f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms "
+              f"cpu {r['echo_cpu_ms']:.2f} ms | "
               f"ratio {r['ratio']:.2f} (goal >= 0.7) | errors {int(r['report_errors'])}")
     return 0
