@@ -72,7 +72,7 @@ async def store_totals(conn: AsyncConnection, totals: Mapping[str, Mapping[str, 
     stmt = upsert(conn, unit_stats)
     values = [
         {"unit_code": code, **{f"total_{name}": figures[name] for name in FIGURES}}
-        for code, figures in totals.items()
+        for code, figures in sorted(totals.items())  # code order: the lock order of reports
     ]
     for start in range(0, len(values), 500):
         chunk = values[start : start + 500]
