@@ -27,6 +27,7 @@ check: lint test
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench report
 	$(BIN)/python -m bench ask
+	$(BIN)/python -m bench stats
 
 clean:
 	rm -rf $(VENV) data/*.db

@@ -57,7 +57,9 @@ class BenchTelegram(FakeTelegram):
         return time.perf_counter() - start, reply
 
 
-async def _drive(tg: BenchTelegram, users: list[int], total: int, make_text: object) -> tuple[float, list[float]]:
+async def _drive(
+    tg: BenchTelegram, users: list[int], total: int, make_text: object
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     counter = iter(range(total))
 
@@ -73,13 +75,21 @@ async def _drive(tg: BenchTelegram, users: list[int], total: int, make_text: obj
     return time.perf_counter() - start, latencies
 
 
-async def _start(module: str, tg: FakeTelegram, env: dict[str, str],
-                 stderr: int) -> asyncio.subprocess.Process:
-    full = dict(os.environ, TELEGRAM_TOKEN=tg.token, TELEGRAM_BASE_URL=tg.base_url,
-                TELEGRAM_RATE_LIMIT="0", LOG_LEVEL="WARNING", **env)
+async def _start(
+    module: str, tg: FakeTelegram, env: dict[str, str], stderr: int
+) -> asyncio.subprocess.Process:
+    full = dict(
+        os.environ,
+        TELEGRAM_TOKEN=tg.token,
+        TELEGRAM_BASE_URL=tg.base_url,
+        TELEGRAM_RATE_LIMIT="0",
+        LOG_LEVEL="WARNING",
+        **env,
+    )
     args = ["-m", "bot", "run"] if module == "bot" else ["-m", "bench.echo"]
-    return await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=full,
-                                                stderr=stderr)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, *args, cwd=ROOT, env=full, stderr=stderr
+    )
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -112,12 +122,25 @@ async def _prepare(url: str, users: list[int]) -> None:
         now = datetime.now(UTC)
         async with app.db.transaction() as conn:
             for index, user in enumerate(users):
-                invite = await invites.create(conn, inviter=None, role="member",
-                                              unit_code=VILLAGES[index % len(VILLAGES)], uses=1,
-                                              expires_in=timedelta(days=1), now=now)
-                await invites.redeem(conn, code=invite.code, channel="telegram",
-                                     external_id=str(user), chat_id=str(user),
-                                     display_name=f"Thành viên {index}", current=None, now=now)
+                invite = await invites.create(
+                    conn,
+                    inviter=None,
+                    role="member",
+                    unit_code=VILLAGES[index % len(VILLAGES)],
+                    uses=1,
+                    expires_in=timedelta(days=1),
+                    now=now,
+                )
+                await invites.redeem(
+                    conn,
+                    code=invite.code,
+                    channel="telegram",
+                    external_id=str(user),
+                    chat_id=str(user),
+                    display_name=f"Thành viên {index}",
+                    current=None,
+                    now=now,
+                )
     finally:
         await app.close()
 
@@ -136,10 +159,15 @@ async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
         conn = await asyncpg.connect(PG_ADMIN)
         await conn.execute(f'CREATE DATABASE "{pg_name}"')
         await conn.close()
-        url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{pg_name}"
+        url = (
+            PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
+            + f"/{pg_name}"
+        )
     try:
         await _prepare(url, users)
-        report = lambda user, n: f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"  # noqa: E731
+        report = lambda user, n: (
+            f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"
+        )  # noqa: E731
         results: dict[str, float] = {}
         for name, module, make in (("report", "bot", report), ("echo", "echo", report)):
             fd, log_name = tempfile.mkstemp(prefix=f"bench-{backend}-{name}-", suffix=".log")
@@ -178,13 +206,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    print(f"bench report: {args.n} quick-form reports from {args.members} members in parallel, "
-          f"Telegram channel against a local Bot API server, rate limiter off")
+    print(
+        f"bench report: {args.n} quick-form reports from {args.members} members in parallel, "
+        f"Telegram channel against a local Bot API server, rate limiter off"
+    )
     for backend in backends:
         r = asyncio.run(run_one(backend, args.n, args.members))
-        print(f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms "
-              f"cpu {r['report_cpu_ms']:.2f} ms | "
-              f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms "
-              f"cpu {r['echo_cpu_ms']:.2f} ms | "
-              f"ratio {r['ratio']:.2f} (goal >= 0.7) | errors {int(r['report_errors'])}")
+        print(
+            f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms "
+            f"cpu {r['report_cpu_ms']:.2f} ms | "
+            f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms "
+            f"cpu {r['echo_cpu_ms']:.2f} ms | "
+            f"ratio {r['ratio']:.2f} (goal >= 0.7) | errors {int(r['report_errors'])}"
+        )
     return 0

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-import sqlalchemy as sa
 
 from bot.app import App
 from bot.config import Settings
