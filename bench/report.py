@@ -165,9 +165,12 @@ async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
         )
     try:
         await _prepare(url, users)
-        report = lambda user, n: (
-            f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"
-        )  # noqa: E731
+
+        def report(user: int, n: int) -> str:
+            return (
+                f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"
+            )
+
         results: dict[str, float] = {}
         for name, module, make in (("report", "bot", report), ("echo", "echo", report)):
             fd, log_name = tempfile.mkstemp(prefix=f"bench-{backend}-{name}-", suffix=".log")
