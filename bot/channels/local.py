@@ -20,7 +20,12 @@ SWITCH = "!vai"
 
 async def _persona(app: App, role: str, unit: str) -> str:
     async with app.db.transaction() as conn:
-        return await local_persona(conn, role=role, unit_code=unit, now=datetime.now(UTC))
+        label_key = f"labels.role.{role}"
+        texts = app.services.texts
+        label = texts.render(label_key) if texts.has(label_key) else role
+        return await local_persona(
+            conn, role=role, unit_code=unit, now=datetime.now(UTC), role_label=label
+        )
 
 
 async def run(

@@ -44,7 +44,9 @@ async def grant_admin(
     return found
 
 
-async def local_persona(conn: AsyncConnection, *, role: str, unit_code: str, now: datetime) -> str:
+async def local_persona(
+    conn: AsyncConnection, *, role: str, unit_code: str, now: datetime, role_label: str = ""
+) -> str:
     """The terminal is trusted: a persona per (role, unit), created on first use.
 
     Returns the external id to use on the "local" channel.
@@ -62,7 +64,7 @@ async def local_persona(conn: AsyncConnection, *, role: str, unit_code: str, now
             conn,
             role=role,
             unit_code=unit_code,
-            display_name=f"{role} {unit.name}",
+            display_name=f"{role_label or role} – {unit.name}"[:100],
             now=now,
             preferred_channel="local",
         )
