@@ -29,7 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.outbox import OutboxSender
 from handlers.events import Reply
-from handlers.services import notices, reminders
+from handlers.services import notices, reminders, retention
 from handlers.services.expiry import expire_idle
 
 if TYPE_CHECKING:
@@ -62,6 +62,9 @@ class NoticeScheduler:
             async with self.app.db.transaction() as conn:
                 queued = await reminders.queue(conn, self.app.services, moment)
                 ended = await expire_idle(conn, self.app.services, moment)
+                pruned = await retention.prune(conn, moment)
+            if any(pruned.values()):
+                log.info("pruned old records: %s", pruned)
             if ended:
                 log.info("ended %d idle conversations", ended)
                 self.app.services.outbox_wakeup.set()

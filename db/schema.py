@@ -213,7 +213,7 @@ processed_updates = sa.Table(
     sa.Column("channel", sa.String(16), primary_key=True),
     sa.Column("update_key", sa.String(128), primary_key=True),
     sa.Column("replies", sa.JSON, nullable=False),
-    sa.Column("processed_at", UTCDateTime(), nullable=False),
+    sa.Column("processed_at", UTCDateTime(), nullable=False, index=True),
 )
 
 audit_log = sa.Table(
@@ -285,6 +285,7 @@ outbox = sa.Table(
     # A notice that is stale from this instant on is never sent (e.g. yesterday's brief).
     sa.Column("expires_at", UTCDateTime(), nullable=True),
     sa.Index("ix_outbox_pending", "channel", "sent_at", "failed_at"),
+    sa.Index("ix_outbox_created_at", "created_at"),
 )
 
 # What a unit delivered for a deadline of the plan (the roster, the plan document, the

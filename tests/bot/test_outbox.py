@@ -265,3 +265,63 @@ async def test_run_sends_at_once_when_woken_and_stops_when_asked(app: App) -> No
     stop.set()
     await asyncio.wait_for(task, 5)
     assert channel.sent == [("c1", notice(1))]
+
+
+async def test_old_ledger_rows_finished_outbox_rows_and_questions_are_pruned(app: App) -> None:
+    from datetime import timedelta
+
+    from db.repos import outbox as outbox_repo
+    from db.repos import questions, updates
+    from handlers.services import retention
+
+    now = datetime(2024, 12, 1, tzinfo=UTC)
+    old, recent = now - timedelta(days=60), now - timedelta(days=10)
+    async with app.db.transaction() as conn:
+        for key, at in (("old", old), ("recent", recent)):
+            await updates.record(conn, "local", key, [], at)
+            await outbox_repo.enqueue(
+                conn,
+                key=f"k-{key}",
+                channel="local",
+                chat_id="c",
+                payload={"text": "x", "choices": []},
+                now=at,
+            )
+        await outbox_repo.enqueue(
+            conn,
+            key="k-old-pending",
+            channel="local",
+            chat_id="c",
+            payload={"text": "x", "choices": []},
+            now=old,
+        )
+        for row in await outbox_repo.claim(conn, "local", now, limit=10):
+            if row.key != "k-old-pending":
+                await outbox_repo.mark_sent(conn, row.id, now)
+        await questions.record(
+            conn,
+            at=now - timedelta(days=400),
+            channel="local",
+            role="resident",
+            text="cũ",
+            kind="none",
+            guide_id=None,
+            score=0.0,
+        )
+        await questions.record(
+            conn,
+            at=recent,
+            channel="local",
+            role="resident",
+            text="mới",
+            kind="none",
+            guide_id=None,
+            score=0.0,
+        )
+        pruned = await retention.prune(conn, now)
+    assert pruned == {"ledger": 1, "outbox": 1, "questions": 1}
+    async with app.db.read() as conn:
+        assert await updates.replies_of(conn, "local", "recent") == []
+        assert await updates.replies_of(conn, "local", "old") is None
+        left = [q["text"] for q in await questions.unanswered(conn, None)]
+    assert left == ["mới"]
