@@ -134,16 +134,9 @@ async def senders_from_settings(app: App) -> Senders:
     settings = app.settings
     senders = Senders()
     if settings.telegram_token:
-        from bot.channels.telegram import TelegramChannel, build_application
+        from bot.channels.telegram import channel_from_settings
 
-        channel = TelegramChannel(
-            build_application(
-                settings.telegram_token,
-                base_url=settings.telegram_base_url,
-                rate_limit=settings.telegram_rate_limit,
-            ),
-            app.dispatcher.handle,
-        )
+        channel = channel_from_settings(settings, app.dispatcher.handle)
         await channel.open()
         senders.closers.append(channel.close)
         senders.by_channel["telegram"] = OutboxSender(app.db, "telegram", channel.send_reply)

@@ -86,17 +86,10 @@ async def _start_telegram(
     settings = app.settings
     if not settings.telegram_token:
         return
-    from bot.channels.telegram import ALLOWED_UPDATES, TelegramChannel, build_application
+    from bot.channels.telegram import ALLOWED_UPDATES, channel_from_settings
     from bot.webhook import TELEGRAM_PATH
 
-    channel = TelegramChannel(
-        build_application(
-            settings.telegram_token,
-            base_url=settings.telegram_base_url,
-            rate_limit=settings.telegram_rate_limit,
-        ),
-        app.dispatcher.handle,
-    )
+    channel = channel_from_settings(settings, app.dispatcher.handle)
     await channel.open()
     closers.append(channel.close)
     if app.services.telegram_username is None:

@@ -84,6 +84,16 @@ def build_application(
     return builder.build()
 
 
+def channel_from_settings(settings: Any, handle: Handle) -> TelegramChannel:
+    """The Telegram channel as configured (TELEGRAM_TOKEN, _BASE_URL, _RATE_LIMIT)."""
+    application = build_application(
+        settings.telegram_token,
+        base_url=settings.telegram_base_url,
+        rate_limit=settings.telegram_rate_limit,
+    )
+    return TelegramChannel(application, handle)
+
+
 class TelegramChannel:
     """Feeds Telegram updates to a handler and delivers its replies."""
 

@@ -27,6 +27,7 @@ from db.models import Person, Unit
 from db.repos import digest as repo
 from db.repos import stats as stats_repo
 from db.repos import units
+from db.schema import AGGREGATES
 from handlers.errors import NotAllowed, UnknownUnit
 from handlers.events import Reply
 from handlers.privacy import mask_numbers
@@ -42,15 +43,7 @@ MEMBER_SCOPES = ("village", "commune", "district")
 IDLE_NAMES_LIMIT = 40
 BEST_LIMIT = 3
 # The daily aggregates that a digest shows as "today" / "yesterday" changes.
-_DAILY_KEYS = (
-    "reports",
-    "households_visited",
-    "households_dvc_payment",
-    "proficient_households",
-    "vneid_registered",
-    "vneid_activated",
-    "cqngai_installed",
-)
+_DAILY_KEYS = AGGREGATES
 
 
 def bar(value: float | None, width: int = 10) -> str:

@@ -5,9 +5,7 @@ Revises: 0004
 Create Date: 2026-11-30 00:02:10.364123
 """
 
-import sqlalchemy as sa
 from alembic import op
-
 
 revision = "0005"
 down_revision = "0004"
