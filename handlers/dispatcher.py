@@ -237,14 +237,11 @@ class Dispatcher:
             return
         if not kind.startswith("v") or not kind[1:].isdigit():
             raise StaleChoice()
-            return
         if int(kind[1:]) != ctx.conversation.version or not ctx.flow:
             raise StaleChoice()
-            return
         step = self.flows[ctx.flow].on_choice.get(ctx.state or "")
         if step is None:
             raise StaleChoice()
-            return
         await step(ctx, value)
 
 

@@ -16,10 +16,9 @@ from handlers.context import Context
 from handlers.errors import NotAllowed, UnknownUnit
 from handlers.events import Reply
 from handlers.services import digest, exports, reporting
-from handlers.services.digest import bar
 
 log = logging.getLogger(__name__)
-__all__ = ["bar", "export", "my_tally", "unit_stats"]
+__all__ = ["export", "my_tally", "unit_stats"]
 
 
 async def my_tally(ctx: Context, _args: str = "") -> None:

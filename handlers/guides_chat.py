@@ -15,7 +15,6 @@ from handlers.events import Choice
 from handlers.guides.library import CATEGORIES, Guide
 from handlers.privacy import mask_numbers
 
-CONTACT_GUIDE = "team-contact"
 _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
 
 

@@ -12,11 +12,3 @@ _LONG_NUMBER = re.compile(r"\+?\(?\d(?:[\s.\-()]*\d){5,}\)?")
 def mask_numbers(text: str) -> str:
     """Replace anything that looks like an ID-card or phone number with ***."""
     return _LONG_NUMBER.sub("***", text)
-
-
-def mask_phone(phone: str) -> str:
-    """0905 123 456 → 0905***456: enough to recognise, not to dial."""
-    digits = re.sub(r"\D", "", phone)
-    if len(digits) < 7:
-        return phone
-    return f"{digits[:4]}***{digits[-3:]}"

@@ -58,7 +58,6 @@ async def on_position(ctx: Context, value: str) -> None:
 
     if value not in roles.POSITIONS or ctx.person is None:
         raise StaleChoice()
-        return
     await people.update(ctx.conn, ctx.person.id, position=value)
     ctx.end()
     ctx.say("register.position_saved", position=ctx.label(f"position.{value}"))

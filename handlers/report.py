@@ -100,7 +100,6 @@ async def on_pick_household(ctx: Context, value: str) -> None:
     household = await households.get(ctx.conn, household_id)
     if household is None:
         raise StaleChoice()
-        return
     draft.household_id, draft.head_name, draft.address = (
         household_id,
         household.head_name,
@@ -157,7 +156,6 @@ async def on_skills(ctx: Context, value: str) -> None:
         return
     if value != "done":
         raise StaleChoice()
-        return
     if not draft.skills:
         raise InvalidField(field="skills")
     # Counts only for what was toggled; a count whose toggle was removed goes back to 0.

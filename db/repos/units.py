@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,11 +20,6 @@ def _unit(row: Any) -> Unit:
 async def get(conn: AsyncConnection, code: str) -> Unit | None:
     row = (await conn.execute(sa.select(units).where(units.c.code == code))).first()
     return _unit(row) if row else None
-
-
-async def get_many(conn: AsyncConnection, codes: Iterable[str]) -> dict[str, Unit]:
-    rows = await conn.execute(sa.select(units).where(units.c.code.in_(list(codes))))
-    return {row.code: _unit(row) for row in rows}
 
 
 async def all_units(conn: AsyncConnection) -> list[Unit]:

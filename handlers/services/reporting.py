@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -10,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Household, Person, Visit
 from db.repos import audit, households, stats, units, visits
-from db.schema import SKILL_FLAGS
 from handlers import roles
 from handlers.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound
 from handlers.services.plan import Plan
@@ -390,7 +389,3 @@ async def tally(
         "today": await visits.tally(conn, person.id, today, today),
         "campaign": await visits.tally(conn, person.id, tally_start(plan, today), today),
     }
-
-
-def with_skills(draft: Draft, skills: set[str]) -> Draft:
-    return replace(draft, skills={s for s in skills if s in SKILL_FLAGS})
