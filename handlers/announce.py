@@ -23,15 +23,11 @@ from db.repos import follows, units
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import StaleChoice
-from handlers.events import Choice, Reply
+from handlers.events import Reply, in_rows
 from handlers.services import announcements
 
 FLOW = "announce"
 FOLLOW_FLOW = "follow"
-
-
-def _grid(choices: list[Choice], per_row: int = 2) -> list[list[Choice]]:
-    return [choices[i : i + per_row] for i in range(0, len(choices), per_row)]
 
 
 # --- /theodoi, /botheodoi ----------------------------------------------------------------------
@@ -44,7 +40,7 @@ async def follow(ctx: Context, _args: str = "") -> None:
         return
     communes = await units.children(ctx.conn, ctx.services.plan.root_unit)
     ctx.goto(FOLLOW_FLOW, "commune")
-    ctx.say("announce.follow_commune", _grid([ctx.choice(u.code, u.name) for u in communes]))
+    ctx.say("announce.follow_commune", in_rows([ctx.choice(u.code, u.name) for u in communes]))
 
 
 async def on_follow_commune(ctx: Context, value: str) -> None:
@@ -54,7 +50,7 @@ async def on_follow_commune(ctx: Context, value: str) -> None:
         raise StaleChoice()
     ctx.state = "village"
     whole = ctx.choice(commune.code, ctx.text("announce.whole_commune", commune=commune.name))
-    options = _grid([ctx.choice(u.code, u.name) for u in villages]) + [[whole]]
+    options = in_rows([ctx.choice(u.code, u.name) for u in villages]) + [[whole]]
     ctx.say("announce.follow_village", options, commune=commune.name)
 
 

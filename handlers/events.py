@@ -39,6 +39,11 @@ class Choice:
     label: str
 
 
+def in_rows(choices: list[Choice], per_row: int = 2) -> list[list[Choice]]:
+    """Lay options out `per_row` to a row (a keyboard on Telegram; numbering is unaffected)."""
+    return [choices[i : i + per_row] for i in range(0, len(choices), per_row)]
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
     """One outgoing message: text (a small HTML subset) and rows of choices.

@@ -11,7 +11,7 @@ import re
 from db.repos import questions
 from handlers.context import Context
 from handlers.errors import StaleChoice
-from handlers.events import Choice
+from handlers.events import Choice, in_rows
 from handlers.guides.library import CATEGORIES, Guide
 from handlers.privacy import mask_numbers
 
@@ -20,7 +20,7 @@ _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
 
 def category_choices(ctx: Context) -> list[list[Choice]]:
     buttons = [ctx.action(f"gc:{key}", ctx.label(f"category.{key}")) for key in CATEGORIES]
-    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    return in_rows(buttons)
 
 
 async def show_menu(ctx: Context, _arg: str = "") -> None:

@@ -15,15 +15,12 @@ from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import InvalidField, NotAllowed, StaleChoice
+from handlers.events import in_rows
 from handlers.guides.library import CATEGORIES
 from handlers.textnorm import fold, has_control_chars, tidy
 
 FLOW = "help"
 _PHONE = re.compile(r"^\+?[\d\s.\-]{9,15}$")
-
-
-def _rows(choices: list, per_row: int = 2) -> list:  # type: ignore[type-arg]
-    return [choices[i : i + per_row] for i in range(0, len(choices), per_row)]
 
 
 async def start(ctx: Context, _arg: str = "") -> None:
@@ -32,7 +29,7 @@ async def start(ctx: Context, _arg: str = "") -> None:
     communes = await units.children(ctx.conn, root)
     ctx.goto(FLOW, "commune")
     options = [ctx.choice(u.code, u.name) for u in communes]
-    ctx.say("help_request.ask_commune", _rows(options))
+    ctx.say("help_request.ask_commune", in_rows(options))
 
 
 async def on_commune(ctx: Context, value: str) -> None:
@@ -40,7 +37,7 @@ async def on_commune(ctx: Context, value: str) -> None:
     if not villages:
         raise StaleChoice()
     ctx.state = "village"
-    ctx.say("help_request.ask_village", _rows([ctx.choice(u.code, u.name) for u in villages]))
+    ctx.say("help_request.ask_village", in_rows([ctx.choice(u.code, u.name) for u in villages]))
 
 
 async def on_village(ctx: Context, value: str) -> None:
@@ -68,7 +65,7 @@ async def on_offer(ctx: Context, value: str) -> None:
         ctx.choice(key, ctx.label(f"category.{key}")) for key in CATEGORIES if key != "contact"
     ]
     options.append(ctx.choice("other", ctx.label("other_topic")))
-    ctx.say("help_request.ask_topic", _rows(options))
+    ctx.say("help_request.ask_topic", in_rows(options))
 
 
 async def on_topic(ctx: Context, value: str) -> None:

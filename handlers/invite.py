@@ -10,6 +10,7 @@ from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import NotAllowed
+from handlers.events import in_rows
 from handlers.services import invites
 
 FLOW = "invite"
@@ -57,7 +58,7 @@ async def on_role(ctx: Context, value: str) -> None:
         return
     ctx.state = "unit"
     options = [ctx.choice(u.code, u.name) for u in candidates]
-    ctx.say("invite.ask_unit", [options[i : i + 2] for i in range(0, len(options), 2)])
+    ctx.say("invite.ask_unit", in_rows(options))
 
 
 def _ask_uses(ctx: Context) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from handlers import roles
 from handlers.context import Context
-from handlers.events import Choice
+from handlers.events import Choice, in_rows
 
 # Which menu entries each role sees, in order: (label key, command it runs).
 _TEAM = [
@@ -29,7 +29,7 @@ MENUS: dict[str, list[tuple[str, str]]] = {
 def menu_choices(ctx: Context) -> list[list[Choice]]:
     entries = MENUS.get(ctx.role, MENUS[roles.RESIDENT])
     buttons = [ctx.action(f"menu:{command}", ctx.label(f"menu.{key}")) for key, command in entries]
-    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+    return in_rows(buttons)
 
 
 async def show_menu(ctx: Context, _args: str = "") -> None:

@@ -6,6 +6,7 @@ from handlers import linking, roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import StaleChoice
+from handlers.events import in_rows
 from handlers.menu import menu_choices, show_menu
 from handlers.services import invites
 from handlers.services import linking as link_codes
@@ -47,7 +48,7 @@ async def join(ctx: Context, args: str) -> None:
     if joined.person.role in roles.TEAM_ROLES:
         ctx.goto(FLOW, "position")
         options = [ctx.choice(p, ctx.label(f"position.{p}")) for p in roles.POSITIONS]
-        ctx.say("register.ask_position", [options[i : i + 2] for i in range(0, len(options), 2)])
+        ctx.say("register.ask_position", in_rows(options))
     else:
         ctx.end()
         ctx.say("help.menu_title", menu_choices(ctx))

@@ -12,7 +12,7 @@ from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import InvalidField, StaleChoice
-from handlers.events import Choice
+from handlers.events import Choice, in_rows
 from handlers.services import reporting
 from handlers.services.reporting import Draft
 
@@ -29,10 +29,6 @@ def _draft(ctx: Context) -> Draft:
 
 def _keep(ctx: Context, draft: Draft) -> None:
     ctx.data["draft"] = draft.to_data()
-
-
-def _rows(choices: list[Choice], per_row: int) -> list[list[Choice]]:
-    return [choices[i : i + per_row] for i in range(0, len(choices), per_row)]
 
 
 def skills_text(ctx: Context, skills: set[str] | frozenset[str]) -> str:
@@ -76,7 +72,7 @@ async def on_name(ctx: Context, text: str) -> None:
             for h in similar
         ]
         options.append(ctx.choice("new", ctx.label("new_household")))
-        ctx.say("report.similar", _rows(options, 1))
+        ctx.say("report.similar", in_rows(options, 1))
         return
     _ask_address(ctx, name)
 
@@ -132,7 +128,7 @@ def _skill_buttons(ctx: Context, draft: Draft) -> list[list[Choice]]:
         if skill in draft.skills:
             label = ctx.label("selected", label=label)
         buttons.append(ctx.choice(f"t:{skill}", label))
-    rows = _rows(buttons, 2)
+    rows = in_rows(buttons, 2)
     rows.append([ctx.choice("all5", ctx.label("all_five")), ctx.choice("done", ctx.label("done"))])
     return rows
 
@@ -252,7 +248,7 @@ async def on_summary(ctx: Context, value: str) -> None:
             ctx.choice(f"d{d.isoformat()}", ctx.label("today" if d == ctx.today else "day", day=d))
             for d in days
         ]
-        ctx.say("report.ask_date", _rows(options, 2))
+        ctx.say("report.ask_date", in_rows(options, 2))
     elif value == "skills":
         ctx.data["asked_proficient"] = True
         _ask_skills(ctx, draft)
