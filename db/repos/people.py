@@ -63,21 +63,33 @@ async def create(
     role: str,
     unit_code: str | None,
     display_name: str | None,
+    channel: str,
+    external_id: str,
+    chat_id: str,
     now: datetime,
-    preferred_channel: str | None = None,
 ) -> Person:
+    """A new person known by this chat account (their notices go to that channel)."""
     result = await conn.execute(
         people.insert()
         .values(
             role=role,
             unit_code=unit_code,
             display_name=display_name,
-            preferred_channel=preferred_channel,
+            preferred_channel=channel,
             created_at=now,
         )
         .returning(people.c.id)
     )
-    person = await get(conn, result.scalar_one())
+    person_id = result.scalar_one()
+    await link_account(
+        conn,
+        channel=channel,
+        external_id=external_id,
+        chat_id=chat_id,
+        person_id=person_id,
+        now=now,
+    )
+    person = await get(conn, person_id)
     assert person is not None
     return person
 

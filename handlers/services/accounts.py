@@ -20,21 +20,15 @@ async def grant_admin(
         raise UnknownUnit(code=root_unit)
     person = await people.by_account(conn, channel, external_id)
     if person is None:
+        # In a private chat the chat id equals the user id on Telegram and Zalo.
         person = await people.create(
             conn,
             role=roles.ADMIN,
             unit_code=root_unit,
             display_name=None,
-            now=now,
-            preferred_channel=channel,
-        )
-        # In a private chat the chat id equals the user id on Telegram and Zalo.
-        await people.link_account(
-            conn,
             channel=channel,
             external_id=external_id,
             chat_id=external_id,
-            person_id=person.id,
             now=now,
         )
     else:
@@ -60,20 +54,14 @@ async def local_persona(
         raise InvalidField(field="unit", reason="wrong_kind", role=role, kind=unit.kind)
     external_id = f"{role}@{unit_code}"
     if await people.by_account(conn, "local", external_id) is None:
-        person = await people.create(
+        await people.create(
             conn,
             role=role,
             unit_code=unit_code,
             display_name=f"{role_label or role} – {unit.name}"[:100],
-            now=now,
-            preferred_channel="local",
-        )
-        await people.link_account(
-            conn,
             channel="local",
             external_id=external_id,
             chat_id=external_id,
-            person_id=person.id,
             now=now,
         )
     return external_id

@@ -113,15 +113,9 @@ async def redeem(
         role=invite.role,
         unit_code=invite.unit_code,
         display_name=(display_name or "")[:100] or None,
-        now=now,
-        preferred_channel=channel,
-    )
-    await people.link_account(
-        conn,
         channel=channel,
         external_id=external_id,
         chat_id=chat_id,
-        person_id=person.id,
         now=now,
     )
     return Joined(person, unit, linked_existing=False)

@@ -35,14 +35,13 @@ async def add_people(
     async with db.transaction() as conn:
         for number, code in enumerate(unit_codes, start=start):
             person = await people.create(
-                conn, role=role, unit_code=code, display_name=f"{role} {number}", now=now
-            )
-            await people.link_account(
                 conn,
+                role=role,
+                unit_code=code,
+                display_name=f"{role} {number}",
                 channel=channel,
                 external_id=str(number),
                 chat_id=str(number),
-                person_id=person.id,
                 now=now,
             )
             ids.append(person.id)
