@@ -135,40 +135,34 @@ class TelegramChannel:
         chat = update.effective_chat
         assert chat is not None
         for index, reply in enumerate(replies):
-            pieces = split(reply.text, self.capabilities.max_text)
-            markup = keyboard(reply)
             message = query.message if query is not None else None
-            if reply.edit and index == 0 and message is not None and len(pieces) == 1:
+            fits = len(reply.text) <= self.capabilities.max_text
+            if reply.edit and index == 0 and message is not None and fits:
                 try:
                     await self.bot.edit_message_text(
                         chat_id=chat.id,
                         message_id=message.message_id,
-                        text=pieces[0],
+                        text=reply.text,
                         parse_mode=ParseMode.HTML,
-                        reply_markup=markup,
+                        reply_markup=keyboard(reply),
                     )
                     continue
                 except BadRequest as error:
                     if "not modified" in str(error).lower():
                         continue
                     log.info("edit failed (%s); sending a new message", error)
-            for number, piece in enumerate(pieces, start=1):
-                await self.send_text(chat.id, piece, markup if number == len(pieces) else None)
+            try:
+                await self._send_text(chat.id, reply)
+            except Forbidden:
+                log.info("chat %s has blocked the bot", chat.id)
             await self.send_files(chat.id, reply)
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
         """Send one reply on its own (the outbox's send); errors become DeliveryError."""
         from bot.outbox import DeliveryError
 
-        pieces = split(reply.text, self.capabilities.max_text)
         try:
-            for number, piece in enumerate(pieces, start=1):
-                await self.bot.send_message(
-                    chat_id=int(chat_id),
-                    text=piece,
-                    parse_mode=ParseMode.HTML,
-                    reply_markup=keyboard(reply) if number == len(pieces) else None,
-                )
+            await self._send_text(int(chat_id), reply)
             await self._send_files(int(chat_id), reply)
         except RetryAfter as error:
             wait = error.retry_after
@@ -205,15 +199,16 @@ class TelegramChannel:
         except BadRequest as error:
             log.warning("file refused in chat %s: %s", chat_id, error)
 
-    async def send_text(
-        self, chat_id: int | str, text: str, markup: InlineKeyboardMarkup | None = None
-    ) -> None:
-        try:
+    async def _send_text(self, chat_id: int, reply: Reply) -> None:
+        """The reply's text, split to fit, with its keyboard under the last piece."""
+        pieces = split(reply.text, self.capabilities.max_text)
+        for number, piece in enumerate(pieces, start=1):
             await self.bot.send_message(
-                chat_id=chat_id, text=text, parse_mode=ParseMode.HTML, reply_markup=markup
+                chat_id=chat_id,
+                text=piece,
+                parse_mode=ParseMode.HTML,
+                reply_markup=keyboard(reply) if number == len(pieces) else None,
             )
-        except Forbidden:
-            log.info("chat %s has blocked the bot", chat_id)
 
     async def poll(self, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:
         """Long-poll until `stop` is set; acknowledge only what has been handled."""
