@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Conversation, Person
+from db.repos import conversations, outbox, people
 from handlers.events import Choice, Incoming, Reply
 
 if TYPE_CHECKING:
@@ -113,8 +114,6 @@ class Context:
 
         It is written in this event's transaction and sent by the outbox sender after commit.
         """
-        from db.repos import people
-
         person = await people.get(self.conn, person_id)
         linked = await people.accounts_of(self.conn, person_id)
         if person is None or not linked:
@@ -127,8 +126,6 @@ class Context:
     async def notify_chat(
         self, channel: str, chat_id: str, key: str, reply: Reply, *, urgent: bool = True
     ) -> bool:
-        from db.repos import outbox
-
         self.queued = True  # the dispatcher wakes the senders once this transaction commits
         if reply.choices and (channel, chat_id) != (self.event.channel, self.event.chat_id):
             await self._offer_to(channel, chat_id, reply)
@@ -145,8 +142,6 @@ class Context:
     async def _offer_to(self, channel: str, chat_id: str, reply: Reply) -> None:
         """Let the recipient answer a notice's options by typing a number (channels without
         buttons), unless they are in the middle of something: then they use the command."""
-        from db.repos import conversations
-
         theirs = await conversations.load(self.conn, channel, chat_id)
         if theirs.flow is not None:
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from db.repos import people
 from handlers import linking, roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
@@ -55,8 +56,6 @@ async def join(ctx: Context, args: str) -> None:
 
 
 async def on_position(ctx: Context, value: str) -> None:
-    from db.repos import people
-
     if value not in roles.POSITIONS or ctx.person is None:
         raise StaleChoice()
     await people.update(ctx.conn, ctx.person.id, position=value)

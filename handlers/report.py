@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from db.repos import units
+from db.repos import households, units
 from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import InvalidField, StaleChoice
 from handlers.events import Choice, in_rows
+from handlers.menu import cancel, menu_choices
 from handlers.services import reporting
 from handlers.services.reporting import Draft
 
@@ -91,8 +92,6 @@ async def on_pick_household(ctx: Context, value: str) -> None:
         await _cancel(ctx)
         return
     household_id = int(value[1:])
-    from db.repos import households
-
     household = await households.get(ctx.conn, household_id)
     if household is None:
         raise StaleChoice()
@@ -321,8 +320,6 @@ async def _save(ctx: Context, draft: Draft) -> None:
     if not recorded.created:
         ctx.say("report.already_saved")
         return
-    from handlers.menu import menu_choices
-
     ctx.say(
         "report.saved",
         menu_choices(ctx),
@@ -333,8 +330,6 @@ async def _save(ctx: Context, draft: Draft) -> None:
 
 
 async def _cancel(ctx: Context) -> None:
-    from handlers.menu import cancel
-
     await cancel(ctx)
 
 

@@ -23,6 +23,7 @@ from db.repos import outbox
 from db.repos.notices import Recipient
 from handlers.events import Choice, Reply
 from handlers.services import notices, stats
+from handlers.services.digest import digest_text
 from handlers.services.notices import Occurrence
 
 if TYPE_CHECKING:
@@ -120,12 +121,7 @@ class _Texts:
         return Reply(text)
 
     async def digest(self, recipient: Recipient, day: date) -> Reply:
-        # Seam: the leaders' digest is handlers/services/digest.py (its own owner);
-        # without it, the evening notice falls back to the short brief figures.
-        try:
-            from handlers.services.digest import digest_text
-        except ImportError:  # pragma: no cover - only while that module is absent
-            return await self.brief(recipient, day)
+        """The evening notice: the leaders' digest for the recipient's scope."""
         return await digest_text(self.conn, self.services, person_of(recipient), day)
 
 
