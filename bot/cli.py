@@ -159,6 +159,44 @@ async def cmd_questions(app: App, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_guides_check(args: argparse.Namespace, settings: Settings) -> int:
+    """Guides past review or resting on old sources; exit 1 when a guide is malformed."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    from handlers.guides.library import check_folder
+
+    today = (
+        dt.date.fromisoformat(args.today)
+        if args.today
+        else datetime.now(ZoneInfo(settings.tz)).date()
+    )
+    max_age = settings.guide_fact_max_age_days if args.max_age_days is None else args.max_age_days
+    report = check_folder(
+        Path(args.guides or settings.guides_dir), today=today, max_age_days=max_age
+    )
+    if args.json:
+        _print_json(report.as_json())
+        return 0 if report.ok else 1
+    data = report.as_json()
+    print(
+        f"{data['guides']} guides checked on {data['today']} (facts older than {max_age} days listed)"
+    )
+    for error in data["malformed"]:
+        print(f"MALFORMED {error['file']}: {error['error']}")
+    for guide in data["past_review"]:
+        print(f"past review: {guide['id']} (review_by {guide['review_by']})")
+    for fact in data["old_facts"]:
+        print(
+            f"old source: {fact['id']} step {fact['steps']}: {fact['claim']} ({fact['source_date']}, {fact['source']})"
+        )
+    print(
+        f"{len(data['malformed'])} malformed, {len(data['past_review'])} past review, "
+        f"{len(data['old_facts'])} old facts, {len(data['unconfirmed'])} unconfirmed facts"
+    )
+    return 0 if report.ok else 1
+
+
 async def cmd_chat(app: App, args: argparse.Namespace) -> int:
     from bot.channels import local
 
@@ -247,6 +285,15 @@ def build_parser() -> argparse.ArgumentParser:
     questions.add_argument("--since", help="YYYY-MM-DD")
     questions.add_argument("--json", action="store_true")
 
+    guides = sub.add_parser("guides", help="resident guides").add_subparsers(
+        dest="guides_command", required=True
+    )
+    check = guides.add_parser("check", help="guides past review, old sources; fails if malformed")
+    check.add_argument("--json", action="store_true")
+    check.add_argument("--max-age-days", type=int, help="default: GUIDE_FACT_MAX_AGE_DAYS (730)")
+    check.add_argument("--today", help="YYYY-MM-DD (default: today)")
+    check.add_argument("--guides", help="guides folder (default: GUIDES_DIR)")
+
     stats_parser = sub.add_parser("stats", help="figures against the plan's targets")
     stats_parser.add_argument("--unit")
     stats_parser.add_argument("--json", action="store_true")
@@ -266,6 +313,12 @@ COMMANDS: dict[tuple[str, ...], Runner] = {
     ("questions",): cmd_questions,
 }
 
+
+# Commands that need neither the database nor loaded guides (a malformed guide must be reported,
+# not stop the start-up): they take the parsed options and the settings.
+OFFLINE: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = {
+    ("guides", "check"): cmd_guides_check,
+}
 
 # Command groups kept in their own modules: each has add_commands(sub) -> {key: runner}.
 EXTENSIONS = ("bot.cli_notify", "bot.cli_reports")
@@ -305,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    if _key(args) in OFFLINE:
+        return OFFLINE[_key(args)](args, settings)
     try:
         return asyncio.run(_main(args, commands))
     except UnitsFileError as error:

@@ -36,5 +36,7 @@ class Settings(BaseSettings):
     units_file: Path = CONTENT / "units" / "mo-duc-2024.csv"
     messages_file: Path = CONTENT / "messages" / "vi.yaml"
     guides_dir: Path = CONTENT / "guides"
+    # `python -m bot guides check` lists facts whose source is older than this many days.
+    guide_fact_max_age_days: int = 730
     tz: str = "Asia/Ho_Chi_Minh"
     log_level: str = "INFO"
