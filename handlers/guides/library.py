@@ -371,10 +371,9 @@ def _fact(
     claim = _text(path, item, "claim", where=where)
     numbers = _step_numbers(path, f"{where}.steps", item.get("steps"), intro, steps)
     source = _text(path, item, "source", where=where)
-    if not source.startswith("https://"):
-        raise GuideFormatError(
-            path, f"'{where}.source' is not an https URL: {source!r}", f"{where}.source"
-        )
+    # A fact cites its source as published; a few official pages exist only over plain http.
+    if not source.startswith(("https://", "http://")):
+        raise GuideFormatError(path, f"'{where}.source' is not a URL: {source!r}", f"{where}.source")
     dates: dict[str, dt.date | None] = {}
     for key in ("published", "checked"):
         dates[key] = _date(path, item, key, where=where) if item.get(key) is not None else None
