@@ -50,6 +50,7 @@ HEDGES: tuple[str, ...] = (
     "nếu",
     "hỏi",
     "chưa xác nhận",
+    "chưa kiểm chứng",
     "chưa chắc",
     "chưa thấy",
     "chưa rõ",
