@@ -51,6 +51,7 @@ HEDGES: tuple[str, ...] = (
     "hỏi",
     "chưa xác nhận",
     "chưa kiểm chứng",
+    "chưa kiểm tra",
     "chưa chắc",
     "chưa thấy",
     "chưa rõ",
