@@ -8,7 +8,7 @@ import json
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -161,20 +161,17 @@ async def cmd_questions(app: App, args: argparse.Namespace) -> int:
 
 def cmd_guides_check(args: argparse.Namespace, settings: Settings) -> int:
     """Guides past review or resting on old sources; exit 1 when a guide is malformed."""
-    import datetime as dt
     from zoneinfo import ZoneInfo
 
     from handlers.guides.library import check_folder
 
-    today = (
-        dt.date.fromisoformat(args.today)
-        if args.today
-        else datetime.now(ZoneInfo(settings.tz)).date()
-    )
+    folder = Path(args.guides or settings.guides_dir)
+    if not folder.is_dir():
+        print(f"guides: no such folder: {folder}", file=sys.stderr)
+        return 2
+    today = args.today or datetime.now(ZoneInfo(settings.tz)).date()
     max_age = settings.guide_fact_max_age_days if args.max_age_days is None else args.max_age_days
-    report = check_folder(
-        Path(args.guides or settings.guides_dir), today=today, max_age_days=max_age
-    )
+    report = check_folder(folder, today=today, max_age_days=max_age)
     if args.json:
         _print_json(report.as_json())
         return 0 if report.ok else 1
@@ -183,7 +180,7 @@ def cmd_guides_check(args: argparse.Namespace, settings: Settings) -> int:
         f"{data['guides']} guides checked on {data['today']} (facts older than {max_age} days listed)"
     )
     for error in data["malformed"]:
-        print(f"MALFORMED {error['file']}: {error['error']}")
+        print(f"malformed: {error['file']}: {error['error']}", file=sys.stderr)
     for guide in data["past_review"]:
         print(f"past review: {guide['id']} (review_by {guide['review_by']})")
     for fact in data["old_facts"]:
@@ -291,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = guides.add_parser("check", help="guides past review, old sources; fails if malformed")
     check.add_argument("--json", action="store_true")
     check.add_argument("--max-age-days", type=int, help="default: GUIDE_FACT_MAX_AGE_DAYS (730)")
-    check.add_argument("--today", help="YYYY-MM-DD (default: today)")
+    check.add_argument("--today", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
     check.add_argument("--guides", help="guides folder (default: GUIDES_DIR)")
 
     stats_parser = sub.add_parser("stats", help="figures against the plan's targets")

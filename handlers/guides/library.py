@@ -375,7 +375,9 @@ def _fact(
     source = _text(path, item, "source", where=where)
     # A fact cites its source as published; a few official pages exist only over plain http.
     if not source.startswith(("https://", "http://")):
-        raise GuideFormatError(path, f"'{where}.source' is not a URL: {source!r}", f"{where}.source")
+        raise GuideFormatError(
+            path, f"'{where}.source' is not a URL: {source!r}", f"{where}.source"
+        )
     dates: dict[str, dt.date | None] = {}
     for key in ("published", "checked"):
         dates[key] = _date(path, item, key, where=where) if item.get(key) is not None else None
