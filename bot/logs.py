@@ -12,7 +12,8 @@ the message and the formatted traceback before any handler sees them:
   engine itself (``hide_parameters``, db/engine.py).
 
 The same rules are available as :func:`redact` for messages printed without logging (the text of
-a ``SystemExit`` at start-up).
+a ``SystemExit`` at start-up). Libraries that log request contents (message texts, so residents'
+names) or URLs are kept at INFO or above whatever LOG_LEVEL says.
 """
 
 from __future__ import annotations
@@ -109,7 +110,15 @@ def configure(settings: Any) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # httpx logs every request URL at INFO, and Telegram's and Zalo's URLs hold the token.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    level = logging.getLogger().getEffectiveLevel()
+    quieter = {
+        "alembic": logging.WARNING,
+        # httpx logs every request URL at INFO, and Telegram's and Zalo's URLs hold the token.
+        "httpx": logging.WARNING,
+        "httpcore": logging.WARNING,
+        # python-telegram-bot logs each request's parameters (message texts: names, addresses)
+        # at DEBUG: LOG_LEVEL=DEBUG shows our own debug lines, not those.
+        "telegram": logging.INFO,
+    }
+    for name, floor in quieter.items():
+        logging.getLogger(name).setLevel(max(level, floor))
