@@ -3,7 +3,7 @@
 #   docker build -t tocongnghe-bot .
 #   docker run --rm -it --env-file .env -v tocongnghe-data:/app/data tocongnghe-bot
 # Without any channel token it opens the local chat, which reads the terminal: keep -it then.
-# Webhook mode: add -p 8080:8080 and put an HTTPS reverse proxy in front.
+# Webhook mode: add -p 127.0.0.1:8080:8080 and put an HTTPS reverse proxy in front.
 # SQLite by default (/app/data/bot.db, on the volume); set DATABASE_URL for PostgreSQL.
 FROM python:3.11-slim
 
@@ -22,9 +22,8 @@ COPY handlers ./handlers
 COPY db ./db
 COPY bench ./bench
 # tzdata: zoneinfo needs time zone data (TZ, Asia/Ho_Chi_Minh), which slim Debian images may lack.
-# aiohttp: bot/serve.py imports the webhook server (bot/webhook.py, aiohttp) whenever a channel
-# token is set, but pyproject.toml lists aiohttp only in the dev extra; without it `run` fails.
-RUN pip install . tzdata "aiohttp>=3.9,<4" && rm -rf /src
+# aiohttp (the webhook server) is a dependency in pyproject.toml.
+RUN pip install . tzdata && rm -rf /src
 
 # content/ is data, not a Python package, so pip does not install it. bot/config.py looks for it
 # next to the installed packages (ROOT/content), which does not exist here, so every content path
@@ -36,7 +35,8 @@ ENV PLAN_FILE=/app/content/plans/mo-duc-2024.yaml \
     MESSAGES_FILE=/app/content/messages/vi.yaml \
     GUIDES_DIR=/app/content/guides \
     DATABASE_URL=sqlite+aiosqlite:////app/data/bot.db \
-    TZ=Asia/Ho_Chi_Minh
+    TZ=Asia/Ho_Chi_Minh \
+    WEBHOOK_LISTEN=0.0.0.0:8080
 
 RUN useradd --create-home --uid 10001 --user-group bot \
     && mkdir -p /app/data \
@@ -44,8 +44,12 @@ RUN useradd --create-home --uid 10001 --user-group bot \
 USER bot
 
 VOLUME ["/app/data"]
-# The webhook server (WEBHOOK_LISTEN, default 0.0.0.0:8080; /webhook/telegram, /webhook/zalo,
-# /healthz), open only when a channel runs by webhook. Long polling needs no inbound port.
+# The webhook server (/webhook/telegram, /webhook/zalo, /healthz), open only when a channel runs
+# by webhook; long polling needs no inbound port. Outside a container it listens on 127.0.0.1 by
+# default; inside, loopback cannot be reached through a published port, so the image sets
+# WEBHOOK_LISTEN=0.0.0.0:8080. Publish it on the host's loopback only (-p 127.0.0.1:8080:8080)
+# for the HTTPS reverse proxy, and set WEBHOOK_TRUSTED_PROXIES to the address the proxy's
+# requests come from inside the container (e.g. the Docker bridge gateway, 172.17.0.1).
 EXPOSE 8080
 
 CMD ["python", "-m", "bot", "run"]

@@ -160,7 +160,9 @@ class Loader:
         if self.url.startswith("postgresql"):
             self.pg = await asyncpg.connect(self.url.replace("postgresql+asyncpg", "postgresql"))
         else:
-            self.sqlite = sa.create_engine(self.url.replace("sqlite+aiosqlite", "sqlite"))
+            self.sqlite = sa.create_engine(
+                self.url.replace("sqlite+aiosqlite", "sqlite"), hide_parameters=True
+            )
 
     async def close(self) -> None:
         if self.pg is not None:

@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from bot import logs
 from bot.app import App
 from bot.config import Settings
 from handlers import roles
@@ -350,15 +351,16 @@ def main(argv: list[str] | None = None) -> int:
     commands = _with_extensions(parser)
     args = parser.parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logs.configure(settings)
     if _key(args) in OFFLINE:
         return OFFLINE[_key(args)](args, settings)
     try:
         return asyncio.run(_main(args, commands))
+    except SystemExit as stop:
+        # A refused setting or token: its message, never the secret it may quote.
+        if isinstance(stop.code, str):
+            raise SystemExit(logs.redact(stop.code)) from None
+        raise
     except UnitsFileError as error:
         print(f"units file: {error}", file=sys.stderr)
         return 2
@@ -371,3 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception:
+        # Logged (so redacted) rather than printed by Python with the secrets it may quote.
+        log.critical("stopped by an unexpected error", exc_info=True)
+        return 1

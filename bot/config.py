@@ -24,7 +24,10 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_rate_limit: float = 30
-    webhook_listen: str = "0.0.0.0:8080"
+    # Loopback by default: a reverse proxy in front serves HTTPS (in a container, set 0.0.0.0).
+    webhook_listen: str = "127.0.0.1:8080"
+    # Proxies whose X-Forwarded-For names the real client (for throttling wrong secrets).
+    webhook_trusted_proxies: str = "127.0.0.1,::1"
     zalo_bot_token: str | None = None
     zalo_base_url: str = ZALO_DEFAULT_BASE_URL
     zalo_webhook_url: str | None = None

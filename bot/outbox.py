@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.logs import redact
 from db.engine import Database
 from db.repos import outbox
 from handlers.events import Reply
@@ -119,7 +120,8 @@ class OutboxSender:
                 row.id, row.key, row.channel, row.chat_id, row.payload, outbox.MAX_ATTEMPTS
             )
         async with self.db.transaction() as conn:
-            await outbox.mark_retry(conn, row, datetime.now(UTC), str(error), wait)
+            # Stored and shown by operators: never a token from a URL in the error.
+            await outbox.mark_retry(conn, row, datetime.now(UTC), redact(str(error)), wait)
         if row.attempts >= outbox.MAX_ATTEMPTS:
             result.failed += 1
         else:

@@ -3,6 +3,9 @@
 Telegram and Zalo run side by side in one process. Each polls, unless its webhook URL is set:
 then the webhook is registered with its secret at start and one HTTP server (WEBHOOK_LISTEN)
 receives both channels' updates. Zalo's outbox sender reads the usage meter before each batch.
+Settings are checked before anything is opened: a webhook secret under 16 characters stops the
+process with a message naming the setting (see bot/webhook.py); a refused token stops it with a
+message that does not quote the token.
 """
 
 from __future__ import annotations
@@ -11,13 +14,20 @@ import asyncio
 import logging
 import signal
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from bot import logs
 from bot.app import App
 from bot.outbox import OutboxSender
-from bot.webhook import Endpoints, WebhookServer
+from bot.webhook import (
+    Endpoints,
+    WebhookSecretError,
+    WebhookServer,
+    parse_networks,
+    webhook_secrets,
+)
 
 if TYPE_CHECKING:
     from bot.notify import NoticeScheduler
@@ -33,6 +43,7 @@ class ConfigError(SystemExit):
 
 async def serve(app: App) -> None:
     """Run until SIGINT/SIGTERM."""
+    secrets, proxies = _checked_settings(app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,9 +60,9 @@ async def serve(app: App) -> None:
             stop.set()
 
     try:
-        endpoints = Endpoints()
-        await _start_telegram(app, stop, tasks, closers, endpoints)
-        await _start_zalo(app, stop, tasks, closers, endpoints)
+        endpoints = Endpoints(trusted_proxies=proxies)
+        await _start_telegram(app, stop, tasks, closers, endpoints, secrets.get("telegram", ""))
+        await _start_zalo(app, stop, tasks, closers, endpoints, secrets.get("zalo", ""))
         # The plan's reminders, briefs and digests: queued in the outbox by an APScheduler
         # (see bot/notify.py); the senders above deliver them.
         from bot.notify import NoticeScheduler
@@ -73,7 +84,18 @@ async def serve(app: App) -> None:
         for close in reversed(closers):
             await close()
     if fatal:
-        raise SystemExit(str(fatal[0])) from fatal[0]
+        raise SystemExit(logs.redact(str(fatal[0]))) from fatal[0]
+
+
+def _checked_settings(app: App) -> tuple[dict[str, str], tuple[Any, ...]]:
+    """Webhook secrets and trusted proxies, checked before anything is opened."""
+    try:
+        secrets = webhook_secrets(app.settings)
+        proxies = parse_networks(app.settings.webhook_trusted_proxies)
+    except (WebhookSecretError, ValueError) as error:
+        raise ConfigError(str(error)) from None
+    logs.add_secrets(secrets.values())
+    return secrets, proxies
 
 
 async def _start_telegram(
@@ -82,24 +104,31 @@ async def _start_telegram(
     tasks: list[asyncio.Task[None]],
     closers: list[Closer],
     endpoints: Endpoints,
+    secret: str,
 ) -> None:
     settings = app.settings
     if not settings.telegram_token:
         return
+    from telegram.error import InvalidToken
+
     from bot.channels.telegram import ALLOWED_UPDATES, channel_from_settings
     from bot.webhook import TELEGRAM_PATH
 
     channel = channel_from_settings(settings, app.dispatcher.handle)
-    await channel.open()
+    try:
+        await channel.open()
+    except InvalidToken:
+        # python-telegram-bot's own message quotes the whole token.
+        raise ConfigError(
+            "TELEGRAM_TOKEN was refused by Telegram: check it (or revoke and reissue it "
+            "with @BotFather)."
+        ) from None
     closers.append(channel.close)
     if app.services.telegram_username is None:
         app.services.telegram_username = channel.bot.username
     sender = OutboxSender(app.db, "telegram", channel.send_reply, app.services.outbox_wakeup)
     tasks.append(asyncio.create_task(sender.run(stop)))
     if settings.telegram_webhook_url:
-        secret = settings.telegram_webhook_secret or ""
-        if not secret:
-            raise ConfigError("TELEGRAM_WEBHOOK_URL is set: set TELEGRAM_WEBHOOK_SECRET too.")
         url = _webhook_url(settings.telegram_webhook_url, TELEGRAM_PATH)
         await channel.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
         endpoints.telegram, endpoints.telegram_secret = channel, secret
@@ -115,6 +144,7 @@ async def _start_zalo(
     tasks: list[asyncio.Task[None]],
     closers: list[Closer],
     endpoints: Endpoints,
+    secret: str,
 ) -> None:
     settings = app.settings
     if not settings.zalo_bot_token:
@@ -129,8 +159,8 @@ async def _start_zalo(
     api = ZaloBotApi(settings.zalo_bot_token, base_url=settings.zalo_base_url, client=client)
     try:
         me = await api.get_me()
-    except ZaloUnauthorized as error:
-        raise SystemExit(str(ZaloTokenRefused())) from error
+    except ZaloUnauthorized:
+        raise ConfigError(str(ZaloTokenRefused())) from None
     channel = ZaloChannel(api, app.dispatcher.handle)
     meter = UsageMeter(
         app.services,
@@ -141,11 +171,6 @@ async def _start_zalo(
     sender = MeteredOutboxSender(app.services, "zalo", channel.send_reply, meter)
     tasks.append(asyncio.create_task(sender.run(stop)))
     if settings.zalo_webhook_url:
-        secret = settings.zalo_webhook_secret or ""
-        if not 8 <= len(secret) <= 256:
-            raise ConfigError(
-                "ZALO_WEBHOOK_URL is set: set ZALO_WEBHOOK_SECRET (8-256 characters)."
-            )
         url = _webhook_url(settings.zalo_webhook_url, ZALO_PATH)
         await api.set_webhook(url, secret)
         endpoints.zalo, endpoints.zalo_secret = channel, secret

@@ -5,17 +5,38 @@ were sent), so a platform that retries on failure never loses a message, and the
 update ledger makes a retried or replayed request a no-op. A request without the right secret
 header is answered 403 before its body is read: nothing is handled, nothing is written. Secrets
 are compared in constant time. Several processes can serve the same paths behind a load
-balancer; nothing here keeps state between requests.
+balancer; nothing here keeps state between requests but the wrong-secret counts below.
+
+Hardening, each with its reason:
+- **Secrets**: at least 16 characters (:func:`webhook_secret`); when none is set, one is derived
+  from the bot token (HMAC-SHA256), so every worker sharing the token agrees without sharing
+  anything else. A platform knows the secret only because we hand it over in ``setWebhook``.
+- **Wrong secrets are throttled** per source address (:class:`SecretGuard`): after a few
+  failures the source gets 429 without its secret being checked, for a while; failures are
+  logged as samples (the first, and when a source is blocked), never with the secret or body.
+  Behind a reverse proxy the source is the last ``X-Forwarded-For`` address, trusted only from
+  the proxies named in WEBHOOK_TRUSTED_PROXIES.
+- **Slow clients are cut off**: a connection that has not sent a complete request head within
+  ``header_timeout`` seconds (aiohttp's keep-alive timer, armed from the connection's start) is
+  closed, and a body must arrive within ``body_timeout`` seconds; bodies over ``MAX_BODY`` are
+  refused with 413.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import hashlib
 import hmac
+import ipaddress
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -31,25 +52,79 @@ TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ZALO_PATH = "/webhook/zalo"
 TELEGRAM_PATH = "/webhook/telegram"
 HEALTH_PATH = "/healthz"
-MAX_BODY = 1024 * 1024
+# A Telegram update or Zalo event is a few kilobytes; a long message with a quoted reply stays
+# far below this.
+MAX_BODY = 256 * 1024
+HEADER_TIMEOUT = 10.0
+BODY_TIMEOUT = 10.0
+LINGERING = 1.0
+DEFAULT_LISTEN = "127.0.0.1:8080"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-@dataclass
-class Endpoints:
-    """The channels served here, each with its webhook secret."""
+# --- secrets -------------------------------------------------------------------------------
 
-    zalo: ZaloChannel | None = None
-    zalo_secret: str = ""
-    telegram: TelegramChannel | None = None
-    telegram_secret: str = ""
+SECRET_MIN_LENGTH = 16
+SECRET_MAX_LENGTH = 256
+# Telegram's rule for setWebhook's secret_token: 1-256 characters, A-Z a-z 0-9 _ -.
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]+")
+# Zalo documents only the length (8-256); a header value needs visible ASCII without spaces.
+_HEADER_SECRET = re.compile(r"[\x21-\x7e]+")
+_DERIVATION_LABEL = "tocongnghe-bot webhook secret v1"
 
 
-def parse_listen(listen: str) -> tuple[str, int]:
-    """``"0.0.0.0:8080"`` → (host, port); ``":8080"`` listens on every interface."""
-    host, _, port = listen.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"WEBHOOK_LISTEN must look like HOST:PORT, got {listen!r}")
-    return host.strip("[]") or "0.0.0.0", int(port)
+class WebhookSecretError(ValueError):
+    """A configured webhook secret is too short, too long or has characters the platform refuses."""
+
+
+def derive_secret(token: str, channel: str) -> str:
+    """The webhook secret used when none is set: HMAC-SHA256 keyed by the bot token over a fixed
+    label naming the channel, in unpadded base64url (43 characters of A-Z a-z 0-9 _ -, which
+    both Telegram and Zalo accept). Every worker with the same token derives the same secret;
+    it cannot be computed without the token."""
+    message = f"{_DERIVATION_LABEL}: {channel}".encode()
+    digest = hmac.new(token.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def webhook_secret(channel: str, configured: str | None, token: str) -> str:
+    """The secret for ``channel`` ("telegram" or "zalo"): the configured one if it is valid,
+    derived from ``token`` when none is set; raises WebhookSecretError (never quoting it)."""
+    if not configured:
+        return derive_secret(token, channel)
+    setting = f"{channel.upper()}_WEBHOOK_SECRET"
+    if len(configured) < SECRET_MIN_LENGTH:
+        raise WebhookSecretError(
+            f"{setting} is {len(configured)} characters long; it needs at least "
+            f"{SECRET_MIN_LENGTH}. Set a longer random one, or unset it to derive one "
+            "from the bot token."
+        )
+    if len(configured) > SECRET_MAX_LENGTH:
+        raise WebhookSecretError(f"{setting} is longer than {SECRET_MAX_LENGTH} characters.")
+    allowed = _TELEGRAM_SECRET if channel == "telegram" else _HEADER_SECRET
+    if not allowed.fullmatch(configured):
+        what = "A-Z a-z 0-9 _ -" if channel == "telegram" else "visible ASCII, no spaces"
+        raise WebhookSecretError(f"{setting} may hold only these characters: {what}.")
+    return configured
+
+
+def webhook_secrets(settings: Any) -> dict[str, str]:
+    """The secret of every channel that has a token, checked (raises WebhookSecretError).
+
+    A bad secret is refused even when that channel polls: it would be used as soon as its
+    webhook URL is set.
+    """
+    found: dict[str, str] = {}
+    if settings.telegram_token:
+        found["telegram"] = webhook_secret(
+            "telegram", settings.telegram_webhook_secret, settings.telegram_token
+        )
+    if settings.zalo_bot_token:
+        found["zalo"] = webhook_secret(
+            "zalo", settings.zalo_webhook_secret, settings.zalo_bot_token
+        )
+    return found
 
 
 def _secret_matches(expected: str, headers: Mapping[str, str], header: str) -> bool:
@@ -60,13 +135,189 @@ def _secret_matches(expected: str, headers: Mapping[str, str], header: str) -> b
     return hmac.compare_digest(received.encode(), expected.encode())
 
 
-def _forbidden() -> web.Response:
-    return web.Response(status=403, text="forbidden")
+# --- throttling wrong secrets --------------------------------------------------------------
 
 
-def build_app(endpoints: Endpoints) -> web.Application:
+@dataclass
+class _Source:
+    failures: int = 0
+    window_start: float = 0.0
+    blocked_until: float = 0.0
+    refused: int = 0
+
+
+class SecretGuard:
+    """Counts wrong secrets per source; ``limit`` failures within ``window`` seconds block the
+    source for ``block`` seconds, during which it is answered 429 without any check.
+
+    Kept per process (a few sources at a time, at most ``capacity``, oldest forgotten first);
+    with several workers an attacker gets ``limit`` tries per worker per window, which against
+    a secret of 16+ random characters changes nothing. A right secret clears the count.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int = 5,
+        window: float = 60.0,
+        block: float = 600.0,
+        capacity: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit, self.window, self.block, self.capacity = limit, window, block, capacity
+        self.clock = clock
+        self._sources: OrderedDict[str, _Source] = OrderedDict()
+
+    def blocked_for(self, source: str) -> float:
+        """Seconds this source stays blocked (0 when it may try)."""
+        state = self._sources.get(source)
+        if state is None:
+            return 0.0
+        left = state.blocked_until - self.clock()
+        if left <= 0:
+            return 0.0
+        state.refused += 1
+        if _is_sample(state.refused):
+            log.warning(
+                "webhook: %d requests from blocked %s refused unchecked", state.refused, source
+            )
+        return left
+
+    def failed(self, source: str, channel: str) -> None:
+        """Count a wrong or missing secret; logs the first of a window and the block."""
+        now = self.clock()
+        state = self._sources.get(source)
+        if state is None or now - state.window_start > self.window:
+            state = _Source(window_start=now)
+            self._sources[source] = state
+        self._sources.move_to_end(source)
+        while len(self._sources) > self.capacity:
+            self._sources.popitem(last=False)
+        state.failures += 1
+        if state.failures == 1:
+            log.warning("%s webhook refused: wrong or missing secret (from %s)", channel, source)
+        if state.failures >= self.limit:
+            state.blocked_until, state.refused = now + self.block, 0
+            state.failures, state.window_start = 0, now
+            log.warning(
+                "%s webhook: %d wrong secrets from %s within %.0f s; refusing it for %.0f s",
+                channel,
+                self.limit,
+                source,
+                self.window,
+                self.block,
+            )
+
+    def succeeded(self, source: str) -> None:
+        self._sources.pop(source, None)
+
+
+def _is_sample(count: int) -> bool:
+    """1, 10, 100, 1000…: how often a repeated event is logged."""
+    return count >= 1 and 10 ** (len(str(count)) - 1) == count
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """``"127.0.0.1, ::1, 10.0.0.0/8"`` → networks; raises ValueError naming a bad entry."""
+    networks = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"WEBHOOK_TRUSTED_PROXIES: {item!r} is not an IP address") from None
+    return tuple(networks)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip().strip("[]"))
+    except ValueError:
+        return None
+
+
+def source_of(request: web.Request, trusted: Iterable[Network]) -> str:
+    """Who sent this request, for throttling: the peer, or behind a trusted proxy the address
+    that proxy saw (the last X-Forwarded-For entry). IPv6 sources count per /64 network, since
+    one host commonly holds a whole /64."""
+    peer = _address(request.remote or "")
+    if peer is not None and any(peer in network for network in trusted):
+        forwarded = ",".join(request.headers.getall("X-Forwarded-For", []))
+        last = _address(forwarded.rsplit(",", 1)[-1]) if forwarded else None
+        if last is not None:
+            peer = last
+    if peer is None:
+        return request.remote or "?"
+    if isinstance(peer, ipaddress.IPv6Address):
+        if peer.ipv4_mapped is not None:
+            return str(peer.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{peer}/64", strict=False))
+    return str(peer)
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+@dataclass
+class Endpoints:
+    """The channels served here, each with its webhook secret."""
+
+    zalo: ZaloChannel | None = None
+    zalo_secret: str = ""
+    telegram: TelegramChannel | None = None
+    telegram_secret: str = ""
+    trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``"127.0.0.1:8080"`` → (host, port); ``":8080"`` listens on every interface."""
+    host, _, port = listen.rpartition(":")
+    if not port.isdigit():
+        raise ValueError(f"WEBHOOK_LISTEN must look like HOST:PORT, got {listen!r}")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _refused(status: int, retry_after: float = 0.0) -> web.Response:
+    headers = {"Retry-After": str(int(retry_after) + 1)} if retry_after else None
+    text = "too many wrong secrets" if status == 429 else "forbidden"
+    return web.Response(status=status, text=text, headers=headers)
+
+
+async def _read_body(request: web.Request, seconds: float) -> bytes | web.Response:
+    """The body within ``seconds``, else a 408 that closes the connection."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await request.read()
+    except TimeoutError:
+        response = web.Response(status=408, text="body too slow")
+        response.force_close()
+        return response
+
+
+def build_app(
+    endpoints: Endpoints,
+    *,
+    guard: SecretGuard | None = None,
+    body_timeout: float = BODY_TIMEOUT,
+) -> web.Application:
     """The aiohttp application; only the configured channels get a route."""
     app = web.Application(client_max_size=MAX_BODY)
+    guard = guard or SecretGuard()
+
+    def refusal(
+        request: web.Request, channel: str, secret_ok: Callable[[], bool]
+    ) -> web.Response | None:
+        """None when the request may go on; else the response that refuses it."""
+        source = source_of(request, endpoints.trusted_proxies)
+        wait = guard.blocked_for(source)
+        if wait:
+            return _refused(429, wait)
+        if not secret_ok():
+            guard.failed(source, channel)
+            return _refused(403)
+        guard.succeeded(source)
+        return None
 
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
@@ -74,11 +325,16 @@ def build_app(endpoints: Endpoints) -> web.Application:
     async def zalo(request: web.Request) -> web.Response:
         channel = endpoints.zalo
         assert channel is not None
-        if not verify_webhook_secret(endpoints.zalo_secret, request.headers):
-            log.warning("Zalo webhook refused: wrong or missing secret (from %s)", request.remote)
-            return _forbidden()
+        refused = refusal(
+            request, "Zalo", lambda: verify_webhook_secret(endpoints.zalo_secret, request.headers)
+        )
+        if refused is not None:
+            return refused
+        body = await _read_body(request, body_timeout)
+        if isinstance(body, web.Response):
+            return body
         try:
-            updates = parse_webhook_body(await request.read())
+            updates = parse_webhook_body(body)
         except ValueError:
             return web.Response(status=400, text="body is not JSON")
         for update in updates:
@@ -88,18 +344,28 @@ def build_app(endpoints: Endpoints) -> web.Application:
     async def telegram(request: web.Request) -> web.Response:
         channel = endpoints.telegram
         assert channel is not None
-        if not _secret_matches(endpoints.telegram_secret, request.headers, TELEGRAM_SECRET_HEADER):
-            log.warning(
-                "Telegram webhook refused: wrong or missing secret (from %s)", request.remote
-            )
-            return _forbidden()
+        refused = refusal(
+            request,
+            "Telegram",
+            lambda: _secret_matches(
+                endpoints.telegram_secret, request.headers, TELEGRAM_SECRET_HEADER
+            ),
+        )
+        if refused is not None:
+            return refused
+        body = await _read_body(request, body_timeout)
+        if isinstance(body, web.Response):
+            return body
         try:
-            data = json.loads(await request.read())
+            data = json.loads(body)
         except ValueError:
             return web.Response(status=400, text="body is not JSON")
         from telegram import Update
 
-        update = Update.de_json(data, channel.bot) if isinstance(data, dict) else None
+        try:
+            update = Update.de_json(data, channel.bot) if isinstance(data, dict) else None
+        except (KeyError, TypeError, ValueError):
+            update = None
         if update is None:
             return web.Response(status=400, text="not an update")
         await channel.process(update)
@@ -116,13 +382,35 @@ def build_app(endpoints: Endpoints) -> web.Application:
 class WebhookServer:
     """Runs :func:`build_app` on ``listen`` until :meth:`stop`."""
 
-    def __init__(self, endpoints: Endpoints, listen: str) -> None:
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        listen: str = DEFAULT_LISTEN,
+        *,
+        header_timeout: float = HEADER_TIMEOUT,
+        body_timeout: float = BODY_TIMEOUT,
+        guard: SecretGuard | None = None,
+    ) -> None:
         self.endpoints = endpoints
         self.host, self.port = parse_listen(listen)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.guard = guard or SecretGuard()
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(build_app(self.endpoints), access_log=None)
+        app = build_app(self.endpoints, guard=self.guard, body_timeout=self.body_timeout)
+        # aiohttp arms its keep-alive timer when a connection opens and closes the connection
+        # when it fires while no complete request head has arrived (aiohttp >= 3.14.4): with
+        # the timeout short, that is the header timeout that stops slow-header connections.
+        # After a refusal (403, 408, 429) an unread body is drained for at most LINGERING
+        # seconds (aiohttp's default is 10), then the connection is closed.
+        self._runner = web.AppRunner(
+            app,
+            access_log=None,
+            keepalive_timeout=self.header_timeout,
+            lingering_time=LINGERING,
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()

@@ -27,7 +27,9 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        kwargs: dict[str, Any] = {"echo": echo}
+        # Errors and echo show statements without their values: bound parameters are residents'
+        # names, addresses and contacts, which must not reach a log line.
+        kwargs: dict[str, Any] = {"echo": echo, "hide_parameters": True}
         if self.is_sqlite:
             database = self.url.database or ""
             if database and database != ":memory:":

@@ -211,6 +211,9 @@ processed_updates = sa.Table(
     "processed_updates",
     metadata,
     sa.Column("channel", sa.String(16), primary_key=True),
+    # The chat is part of the key: an update key that turns up from another chat is a new
+    # update there, never a way to be shown this chat's stored replies.
+    sa.Column("chat_id", sa.String(64), primary_key=True),
     sa.Column("update_key", sa.String(128), primary_key=True),
     sa.Column("replies", sa.JSON, nullable=False),
     sa.Column("processed_at", UTCDateTime(), nullable=False, index=True),

@@ -133,7 +133,7 @@ class Dispatcher:
     async def _stored(self, event: Incoming) -> list[Reply]:
         """What was said when this update was handled before."""
         async with self.services.db.read() as conn:
-            stored = await updates.replies_of(conn, event.channel, event.update_key)
+            stored = await updates.replies_of(conn, event.channel, event.chat_id, event.update_key)
         return [Reply.from_json(item) for item in stored or []]
 
     async def _context(
@@ -163,7 +163,10 @@ class Dispatcher:
             await conversations.save(ctx.conn, result, expected_version=loaded.version, now=ctx.now)
         event = ctx.event
         replies = [reply.to_json() for reply in ctx.replies]
-        if not await updates.record(ctx.conn, event.channel, event.update_key, replies, event.at):
+        recorded = await updates.record(
+            ctx.conn, event.channel, event.chat_id, event.update_key, replies, event.at
+        )
+        if not recorded:
             raise _AlreadyHandled()
 
     async def _route(self, ctx: Context) -> None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from handlers.textnorm import display_name
+
 
 @dataclass(frozen=True, slots=True)
 class Attachment:
@@ -29,6 +31,11 @@ class Incoming:
     choice: str | None = None
     display_name: str | None = None
     attachment: Attachment | None = None
+
+    def __post_init__(self) -> None:
+        # The platform's account name is stored and shown to others: no bidi or zero-width
+        # characters, no control characters (handlers/textnorm.py).
+        object.__setattr__(self, "display_name", display_name(self.display_name))
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Zalo has no update offset: getUpdates hands out one message per call and may hand the same
 message out again after a reconnect. Each text message becomes an Incoming whose update key is
 Zalo's ``message_id``, so the dispatcher's ledger turns a replayed message into a no-op; the
-channel also remembers the ids it answered recently, so a replay within one process does not
+channel also remembers the (chat, id) pairs it answered recently, so a replay within one process does not
 send the stored replies a second time (after a restart they are sent once more, which is what
 a crash between commit and send needs).
 
@@ -83,7 +83,7 @@ class ZaloChannel:
     def __init__(self, api: ZaloBotApi, handle: Handle) -> None:
         self.api = api
         self.handle = handle
-        self._answered: OrderedDict[str, None] = OrderedDict()
+        self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._chat_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     # --- inbound -------------------------------------------------------------------------
@@ -99,17 +99,18 @@ class ZaloChannel:
         try:
             async with lock:
                 replies = await self.handle(event)
-                if event.update_key in self._answered:
+                answered = (event.chat_id, event.update_key)
+                if answered in self._answered:
                     log.info("Zalo replayed message %s; already answered", event.update_key)
                     return
-                self._remember(event.update_key)
+                self._remember(answered)
                 await self.deliver(event.chat_id, replies)
         finally:
             users[0] -= 1
             if not users[0]:
                 self._chat_locks.pop(event.chat_id, None)
 
-    def _remember(self, key: str) -> None:
+    def _remember(self, key: tuple[str, str]) -> None:
         self._answered[key] = None
         while len(self._answered) > _RECENT:
             self._answered.popitem(last=False)

@@ -1,4 +1,8 @@
-"""Incoming updates already handled, with the replies they produced (exactly-once in)."""
+"""Incoming updates already handled, with the replies they produced (exactly-once in).
+
+Keyed by (channel, chat, update key): a redelivery to the same chat is recognised, while the
+same key arriving from another chat is that chat's own update and never gets these replies.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +19,23 @@ from db.schema import processed_updates
 @per_dialect
 def _record(dialect: str) -> Any:
     return insert_for(dialect, processed_updates).on_conflict_do_nothing(
-        index_elements=[processed_updates.c.channel, processed_updates.c.update_key]
+        index_elements=[
+            processed_updates.c.channel,
+            processed_updates.c.chat_id,
+            processed_updates.c.update_key,
+        ]
     )
 
 
 _REPLIES_OF = sa.select(processed_updates.c.replies).where(
     processed_updates.c.channel == sa.bindparam("channel"),
+    processed_updates.c.chat_id == sa.bindparam("chat_id"),
     processed_updates.c.update_key == sa.bindparam("update_key"),
 )
 
 
 async def record(
-    conn: AsyncConnection, channel: str, key: str, replies: Any, now: datetime
+    conn: AsyncConnection, channel: str, chat_id: str, key: str, replies: Any, now: datetime
 ) -> bool:
     """Mark the update handled, with its replies; False if it was handled before.
 
@@ -35,11 +44,20 @@ async def record(
     """
     result = await conn.execute(
         _record(conn),
-        {"channel": channel, "update_key": key, "replies": replies, "processed_at": now},
+        {
+            "channel": channel,
+            "chat_id": chat_id,
+            "update_key": key,
+            "replies": replies,
+            "processed_at": now,
+        },
     )
     return result.rowcount == 1
 
 
-async def replies_of(conn: AsyncConnection, channel: str, key: str) -> Any:
-    result = await conn.execute(_REPLIES_OF, {"channel": channel, "update_key": key})
+async def replies_of(conn: AsyncConnection, channel: str, chat_id: str, key: str) -> Any:
+    """The replies stored for this chat's update, or None."""
+    result = await conn.execute(
+        _REPLIES_OF, {"channel": channel, "chat_id": chat_id, "update_key": key}
+    )
     return result.scalar_one_or_none()

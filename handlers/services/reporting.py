@@ -13,7 +13,7 @@ from db.repos import audit, households, stats, units, visits
 from handlers import roles
 from handlers.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound
 from handlers.services.plan import Plan
-from handlers.textnorm import fold, has_control_chars, tidy
+from handlers.textnorm import fold, has_control_chars, tidy, tidy_lines
 
 MAX_COUNT = 30
 EDIT_WINDOW = timedelta(hours=48)
@@ -45,7 +45,7 @@ def clean_address(raw: str) -> str:
 def clean_note(raw: str) -> str:
     if has_control_chars(raw.replace("\n", " ")):
         raise InvalidField(field="note", reason="control")
-    note = raw.strip()
+    note = tidy_lines(raw)
     if len(note) > 500:
         raise InvalidField(field="note", reason="too_long", limit=500)
     return note

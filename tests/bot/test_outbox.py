@@ -278,7 +278,7 @@ async def test_old_ledger_rows_finished_outbox_rows_and_questions_are_pruned(app
     old, recent = now - timedelta(days=60), now - timedelta(days=10)
     async with app.db.transaction() as conn:
         for key, at in (("old", old), ("recent", recent)):
-            await updates.record(conn, "local", key, [], at)
+            await updates.record(conn, "local", "c", key, [], at)
             await outbox_repo.enqueue(
                 conn,
                 key=f"k-{key}",
@@ -321,7 +321,7 @@ async def test_old_ledger_rows_finished_outbox_rows_and_questions_are_pruned(app
         pruned = await retention.prune(conn, now)
     assert pruned == {"ledger": 1, "outbox": 1, "questions": 1}
     async with app.db.read() as conn:
-        assert await updates.replies_of(conn, "local", "recent") == []
-        assert await updates.replies_of(conn, "local", "old") is None
+        assert await updates.replies_of(conn, "local", "c", "recent") == []
+        assert await updates.replies_of(conn, "local", "c", "old") is None
         left = [q["text"] for q in await questions.unanswered(conn, None)]
     assert left == ["mới"]

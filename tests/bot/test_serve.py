@@ -1,0 +1,105 @@
+"""`python -m bot run` refuses bad webhook settings and never prints a refused token whole."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.auxil.fake_telegram import FakeTelegram
+from tests.auxil.fake_zalo import FakeZaloServer
+
+ROOT = Path(__file__).resolve().parents[2]
+REJECTED_TELEGRAM = "987654321:AAFrejected-Telegram-token_0123456789"
+REJECTED_ZALO = "1122334455:rejected-zalo-token-0123456789abcdef"
+
+
+async def run_bot(tmp_path: Path, **env: str) -> tuple[int, str]:
+    """Start the bot as an operator would; its exit code and stderr (stdout included)."""
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_")) and key != "DATABASE_URL"
+    }
+    environment.update(
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", TELEGRAM_RATE_LIMIT="0", **env
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        cwd=ROOT,
+        env=environment,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        output, _ = await asyncio.wait_for(process.communicate(), 60)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, output.decode()
+
+
+@pytest.mark.parametrize(
+    ("channel", "token"),
+    [("TELEGRAM", "123456:unused-telegram-token"), ("ZALO", "123456:unused-zalo-token")],
+)
+async def test_a_short_webhook_secret_stops_the_bot_before_it_connects(
+    tmp_path: Path, channel: str, token: str
+) -> None:
+    token_setting = "TELEGRAM_TOKEN" if channel == "TELEGRAM" else "ZALO_BOT_TOKEN"
+    code, output = await run_bot(
+        tmp_path,
+        **{
+            token_setting: token,
+            # Nothing listens here: the refusal must come before any connection is tried.
+            f"{channel}_BASE_URL"
+            if channel == "TELEGRAM"
+            else "ZALO_BASE_URL": "http://127.0.0.1:9",
+            f"{channel}_WEBHOOK_URL": "https://bot.example.vn",
+            f"{channel}_WEBHOOK_SECRET": "Qz7_shortsecret",  # 15 characters
+        },
+    )
+    assert code != 0
+    assert f"{channel}_WEBHOOK_SECRET is 15 characters long" in output
+    assert "at least 16" in output
+    assert "Qz7_shortsecret" not in output
+    assert "Traceback" not in output
+
+
+async def test_a_rejected_telegram_token_is_never_printed(tmp_path: Path) -> None:
+    async with FakeTelegram() as fake:  # knows another token: ours is refused with 401
+        code, output = await run_bot(
+            tmp_path,
+            TELEGRAM_TOKEN=REJECTED_TELEGRAM,
+            TELEGRAM_BASE_URL=fake.base_url,
+            LOG_LEVEL="DEBUG",
+        )
+    assert code != 0
+    assert "TELEGRAM_TOKEN was refused by Telegram" in output
+    assert "DEBUG" in output  # debug logging was on
+    assert "rejected-Telegram-token" not in output
+    assert "987654321" not in output
+    assert "Traceback" not in output
+
+
+async def test_a_rejected_zalo_token_is_never_printed(tmp_path: Path) -> None:
+    async with FakeZaloServer("1:the-right-token", idle_wait=0.1) as fake:
+        code, output = await run_bot(
+            tmp_path,
+            ZALO_BOT_TOKEN=REJECTED_ZALO,
+            ZALO_BASE_URL=fake.base_url,
+            LOG_LEVEL="DEBUG",
+        )
+    assert code != 0
+    assert "ZALO_BOT_TOKEN was refused by Zalo" in output
+    assert "rejected-zalo-token" not in output and "1122334455" not in output
+    assert "Traceback" not in output

@@ -1,0 +1,65 @@
+"""Database errors reach the logs without residents' data: bound parameters are hidden by the
+engine, and row values PostgreSQL quotes in its error details are redacted by the log set-up."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+
+from bot import logs
+from bot.app import App
+from db.schema import households
+
+NAME, ADDRESS = "Nguyễn Thị Bí Mật", "số 99 ngõ Riêng Tư"
+
+
+@pytest.fixture
+def redacting() -> Iterator[None]:
+    """Log redaction installed as `python -m bot` installs it, removed afterwards."""
+    factory = logging.getLogRecordFactory()
+    logs.install_redaction()
+    yield
+    logging.setLogRecordFactory(factory)
+
+
+def _insert_without_key() -> sa.Insert:
+    # head_key is NOT NULL: the insert fails, and PostgreSQL's detail quotes the whole row.
+    return households.insert().values(
+        village_code="duc-chanh-thon-1",
+        head_name=NAME,
+        head_key=None,
+        address=ADDRESS,
+        address_key="so 99 ngo rieng tu",
+        created_at=datetime.now(UTC),
+    )
+
+
+async def test_a_database_error_shows_no_bound_parameters(app: App) -> None:
+    with pytest.raises(sa.exc.IntegrityError) as caught:
+        async with app.db.transaction() as conn:
+            await conn.execute(_insert_without_key())
+    message = str(caught.value)
+    assert "INSERT INTO households" in message  # the statement stays, to debug with
+    assert "parameters hidden" in message
+    assert NAME not in message and ADDRESS not in message
+
+
+async def test_a_database_error_log_line_holds_no_personal_data(
+    app: App, redacting: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    try:
+        async with app.db.transaction() as conn:
+            await conn.execute(_insert_without_key())
+    except sa.exc.IntegrityError:
+        logging.getLogger("handlers.dispatcher").exception("failed to handle local update u1")
+    logged = caplog.text
+    assert "IntegrityError" in logged and "INSERT INTO households" in logged
+    for secret in (NAME, ADDRESS, "so 99 ngo rieng tu"):
+        assert secret not in logged
+    if not app.db.is_sqlite:
+        # asyncpg's own error, chained in the traceback, quotes the row: only its columns stay.
+        assert "Failing row contains (<redacted>)" in logged
