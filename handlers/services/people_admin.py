@@ -46,7 +46,7 @@ class NotBelow(DomainError):
 class PersonNotFound(DomainError):
     """No registered person has this id or chat account."""
 
-    key = "errors.person_not_found"
+    key = "team_admin.person_not_found"
 
 
 @dataclass(frozen=True, slots=True)
