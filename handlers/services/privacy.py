@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Household, Person
-from db.repos import audit, households, privacy
+from db.repos import audit, households, people, privacy
 from handlers.errors import DomainError
 from handlers.services import people_admin
 
@@ -93,9 +93,12 @@ async def forget_chat(
 ) -> dict[str, int]:
     """Erase what is kept about one chat and the person behind it; returns what changed."""
     mentions: list[str] = []
+    chats = [(channel, chat_id)]
     person_id = await privacy.person_of_chat(conn, channel, chat_id)
     done = {"person_erased": 0, "accounts_unlinked": 0, "rosters_scrubbed": 0}
     if person_id is not None:
+        # The same person on their other channels is the same person.
+        chats += [c for c in await people.accounts_of(conn, person_id) if c not in chats]
         name, unlinked = await privacy.erase_person(conn, person_id)
         mentions.append(name or "")
         done.update(
@@ -103,10 +106,14 @@ async def forget_chat(
             accounts_unlinked=unlinked,
             rosters_scrubbed=await privacy.scrub_rosters(conn, person_id),
         )
-    requests = await privacy.help_requests_of_chat(conn, channel, chat_id)
+    requests: list[int] = []
+    for each_channel, each_chat in chats:
+        requests += await privacy.help_requests_of_chat(conn, each_channel, each_chat)
     mentions += await privacy.help_request_mentions(conn, requests)
     done["help_requests_anonymised"] = await privacy.anonymise_help_requests(conn, requests, now)
-    done.update(await privacy.forget_chat_rows(conn, channel, chat_id))
+    for each_channel, each_chat in chats:
+        for key, count in (await privacy.forget_chat_rows(conn, each_channel, each_chat)).items():
+            done[key] = done.get(key, 0) + count
     done["ledger_rows_blanked"] = await privacy.blank_ledger_mentions(conn, mentions)
     done["conversations_reset"] = await privacy.reset_conversations_mentioning(conn, mentions)
     await audit.record(

@@ -245,3 +245,26 @@ async def test_forget_with_a_wrong_chat_is_refused_in_vietnamese(
 ) -> None:
     status, _out, err = await run_bot(database_url, "privacy", "forget", "--chat", "r-tam")
     assert status == 2 and "KÊNH:ID" in err and "Traceback" not in err
+
+
+async def test_forget_chat_covers_the_persons_other_channel(
+    app: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import re
+
+    clock = Clock()
+    on_local = await member(app, "m-two", "Chú Hai Kênh", clock=clock)
+    await on_local.send("/lienket")
+    code = re.search(r"\b(LK[A-Z0-9]{8})\b", on_local.text)
+    assert code is not None
+    on_zalo = Chat(app, "z-two", channel="zalo", clock=clock, name="Chú Hai Kênh")
+    await on_zalo.send(f"dangky {code.group(1)}")
+    await on_zalo.send("/theodoi")
+    await on_zalo.press("Thị trấn Mộ Đức")
+    await on_zalo.press("Cả Thị trấn Mộ Đức")
+    assert '"z-two"' in await everything(app)
+
+    done = await run_json(app, capsys, "privacy", "forget", "--chat", "local:m-two")
+    assert done["accounts_unlinked"] == 2 and done["follows"] == 1
+    stored = await everything(app)
+    assert "Chú Hai Kênh" not in stored and '"z-two"' not in stored and '"m-two"' not in stored
