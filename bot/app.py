@@ -16,6 +16,7 @@ from handlers.routes import build_dispatcher
 from handlers.services import unitsfile
 from handlers.services.plan import Plan
 from handlers.services.registry import Services
+from handlers.services.retention import Policy
 from handlers.texts import Texts
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,13 @@ class App:
             search=search,
             tz=ZoneInfo(settings.tz),
             telegram_username=settings.telegram_bot_username,
+            retention=Policy(
+                help_contact_days=settings.retention_help_contact_days,
+                help_open_days=settings.retention_help_open_days,
+                conversation_days=settings.retention_conversation_days,
+                ledger_days=settings.retention_ledger_days,
+                question_days=settings.retention_question_days,
+            ),
         )
         return cls(settings, db, services, build_dispatcher(services))
 

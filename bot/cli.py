@@ -17,7 +17,7 @@ from bot.app import App
 from bot.config import Settings
 from handlers import roles
 from handlers.errors import DomainError, UnitsFileError
-from handlers.services import accounts, invites, stats, unitsfile
+from handlers.services import accounts, invites, people_admin, stats, unitsfile
 
 log = logging.getLogger("bot")
 Runner = Callable[[App, argparse.Namespace], Awaitable[int]]
@@ -71,6 +71,43 @@ async def cmd_invite_create(app: App, args: argparse.Namespace) -> int:
         print(f"code: {invite.code}")
         print(f"telegram: {link or '(set TELEGRAM_BOT_USERNAME or TELEGRAM_TOKEN)'}")
         print(f"zalo / local chat: dangky {invite.code}")
+    return 0
+
+
+async def cmd_invite_list(app: App, args: argparse.Namespace) -> int:
+    now = datetime.now(UTC)
+    async with app.db.read() as conn:
+        found = await people_admin.invites_in(
+            conn, None, unit_code=args.unit, now=now, usable_only=not args.all
+        )
+    rows: list[dict[str, Any]] = [
+        {
+            "code": i.code,
+            "role": i.role,
+            "unit": i.unit_code,
+            "uses": i.uses,
+            "max_uses": i.max_uses,
+            "expires_at": i.expires_at.isoformat(),
+            "created_by": i.created_by,
+            "status": people_admin.status(i, now),
+        }
+        for i in found
+    ]
+    if args.json:
+        _print_json(rows)
+    else:
+        for row in rows:
+            print(
+                f"{row['code']:<12} {row['role']:<17} {row['unit']:<28} "
+                f"{row['uses']}/{row['max_uses']:<4} {row['expires_at'][:16]}  {row['status']}"
+            )
+    return 0
+
+
+async def cmd_invite_revoke(app: App, args: argparse.Namespace) -> int:
+    async with app.db.transaction() as conn:
+        invite = await people_admin.revoke(conn, None, args.code, datetime.now(UTC))
+    print(f"invite {invite.code} ({invite.role}, {invite.unit_code}) revoked")
     return 0
 
 
@@ -264,6 +301,14 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--uses", type=int, default=1)
     create.add_argument("--expires", default="7d", help="e.g. 7d, 12h, 30m")
     create.add_argument("--json", action="store_true")
+    invite_list = invite.add_parser(
+        "list", help="invites that can still be used (--all: every one)"
+    )
+    invite_list.add_argument("--unit", help="this unit and below (default: all)")
+    invite_list.add_argument("--all", action="store_true", help="also used, expired, revoked")
+    invite_list.add_argument("--json", action="store_true")
+    revoke = invite.add_parser("revoke", help="revoke an invite code: nobody can use it any more")
+    revoke.add_argument("code")
 
     admin = sub.add_parser("admin", help="administrators").add_subparsers(
         dest="admin_command", required=True
@@ -305,6 +350,8 @@ COMMANDS: dict[tuple[str, ...], Runner] = {
     ("units", "import"): cmd_units_import,
     ("units", "list"): cmd_units_list,
     ("invite", "create"): cmd_invite_create,
+    ("invite", "list"): cmd_invite_list,
+    ("invite", "revoke"): cmd_invite_revoke,
     ("admin", "grant"): cmd_admin_grant,
     ("stats",): cmd_stats,
     ("ask",): cmd_ask,
@@ -319,7 +366,7 @@ OFFLINE: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = 
 }
 
 # Command groups kept in their own modules: each has add_commands(sub) -> {key: runner}.
-EXTENSIONS = ("bot.cli_notify", "bot.cli_reports")
+EXTENSIONS = ("bot.cli_notify", "bot.cli_reports", "bot.cli_people")
 
 
 def _with_extensions(parser: argparse.ArgumentParser) -> dict[tuple[str, ...], Runner]:

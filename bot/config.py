@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.channels.zalo_api import DEFAULT_BASE_URL as ZALO_DEFAULT_BASE_URL
@@ -42,4 +44,11 @@ class Settings(BaseSettings):
     # `python -m bot guides check` lists facts whose source is older than this many days.
     guide_fact_max_age_days: int = 730
     tz: str = "Asia/Ho_Chi_Minh"
+    # How long personal data and working records are kept, in days (handlers/services/retention.py).
+    retention_help_contact_days: Annotated[int, Field(ge=1)] = 30
+    retention_help_open_days: Annotated[int, Field(ge=1)] = 60
+    retention_conversation_days: Annotated[int, Field(ge=1)] = 30
+    # The Zalo usage meter counts the current month from the ledger and the outbox.
+    retention_ledger_days: Annotated[int, Field(ge=32)] = 45
+    retention_question_days: Annotated[int, Field(ge=1)] = 365
     log_level: str = "INFO"

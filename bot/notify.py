@@ -6,8 +6,9 @@ processes behind a webhook; a Zalo-only deployment has no Telegram Application a
 PTB's JobQueue is itself a thin wrapper over the same APScheduler, so nothing is lost.
 
 The scheduler holds no state that matters. Jobs have stable ids derived from the plan
-(``<plan id>:<occurrence key>`` for each upcoming reminder, brief and digest, and
-``<plan id>:sweep`` every few minutes and once at start), so a restart rebuilds the same
+(``<plan id>:<occurrence key>`` for each upcoming reminder, brief and digest,
+``<plan id>:sweep`` every few minutes and once at start, and ``<plan id>:retention`` once a
+day and once at start), so a restart rebuilds the same
 schedule. Each run only *queues* what is due in the outbox under per-(occurrence, recipient)
 keys; the outbox, not the scheduler, decides what was already sent. After downtime the
 sweep at start queues what is still relevant; stale occurrences are no longer due.
@@ -62,15 +63,28 @@ class NoticeScheduler:
             async with self.app.db.transaction() as conn:
                 queued = await reminders.queue(conn, self.app.services, moment)
                 ended = await expire_idle(conn, self.app.services, moment)
-                pruned = await retention.prune(conn, moment)
-            if any(pruned.values()):
-                log.info("pruned old records: %s", pruned)
             if ended:
                 log.info("ended %d idle conversations", ended)
                 self.app.services.outbox_wakeup.set()
             if queued.new:
                 log.info("queued %d plan notices", queued.new)
             return queued
+
+    async def apply_retention(self, now: datetime | None = None) -> dict[str, int]:
+        """The retention policy (handlers/services/retention.py), once a day."""
+        async with self._lock:
+            moment = now or self.clock()
+            async with self.app.db.transaction() as conn:
+                pruned = await retention.prune(conn, moment, self.app.services.retention)
+            if any(pruned.values()):
+                log.info("retention: %s", pruned)
+            return pruned
+
+    async def _run_retention(self) -> None:
+        try:
+            await self.apply_retention()
+        except Exception:
+            log.exception("retention failed; it runs again tomorrow (or: privacy prune)")
 
     async def _run(self) -> None:
         try:
@@ -81,7 +95,9 @@ class NoticeScheduler:
     def job_ids(self, now: datetime) -> list[str]:
         """The ids of the jobs a start at `now` schedules (stable across restarts)."""
         plan = self.app.services.plan
-        return [f"{plan.id}:sweep"] + [f"{plan.id}:{o.key}" for o in notices.upcoming(plan, now)]
+        return [f"{plan.id}:sweep", f"{plan.id}:retention"] + [
+            f"{plan.id}:{o.key}" for o in notices.upcoming(plan, now)
+        ]
 
     def start(self) -> None:
         plan = self.app.services.plan
@@ -92,6 +108,16 @@ class NoticeScheduler:
             IntervalTrigger(seconds=self.sweep.total_seconds(), timezone=plan.timezone),
             id=f"{plan.id}:sweep",
             next_run_time=now,  # catch up at once after downtime
+            misfire_grace_time=None,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
+        scheduler.add_job(
+            self._run_retention,
+            IntervalTrigger(days=1, timezone=plan.timezone),
+            id=f"{plan.id}:retention",
+            next_run_time=now,
             misfire_grace_time=None,
             coalesce=True,
             max_instances=1,

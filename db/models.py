@@ -57,6 +57,12 @@ class Invite:
     max_uses: int
     uses: int
     expires_at: datetime
+    revoked_at: datetime | None = None
+    created_at: datetime | None = None
+
+    def usable(self, now: datetime) -> bool:
+        """Not revoked, not expired, places left."""
+        return self.revoked_at is None and self.expires_at > now and self.uses < self.max_uses
 
 
 @dataclass(frozen=True, slots=True)

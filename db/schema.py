@@ -96,6 +96,8 @@ invites = sa.Table(
     sa.Column("uses", sa.Integer, nullable=False, server_default="0"),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    # Set when an officer or the shell revokes the code: it can no longer be redeemed.
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
 )
 
 households = sa.Table(
@@ -265,6 +267,8 @@ help_requests = sa.Table(
     sa.Column("request_key", sa.String(128), nullable=False, unique=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("taken_at", UTCDateTime(), nullable=True),
+    # Set when the contact, name and chat were erased (retention period over, or on request).
+    sa.Column("anonymised_at", UTCDateTime(), nullable=True),
 )
 
 # Everything the bot sends on its own (notices, help requests, reminders): one row per

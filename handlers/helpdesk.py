@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from db.models import Person
+from db.models import Person, Unit
 from db.repos import help_requests, people, units
 from handlers import roles
 from handlers.context import Context
@@ -95,12 +95,28 @@ async def _ask_consent(ctx: Context, contact: str) -> None:
     ctx.state = "consent"
     ctx.data["contact"] = contact
     village = await units.get(ctx.conn, str(ctx.data["village"]))
+    # The consent names exactly who will see the request (the same rule as on_consent).
+    team, escalated = await _recipients(ctx, village) if village else ([], False)
+    commune = await units.get(ctx.conn, village.parent_code or "") if village else None
     ctx.say(
         "help_request.ask_consent",
         [[ctx.choice("yes", ctx.label("agree")), ctx.choice("no", ctx.label("disagree"))]],
         village=village.name if village else "",
         contact=contact,
+        audience="commune" if escalated else ("team" if team else "nobody"),
+        commune=commune.name if commune else "",
+        members=len(team),
+        days=ctx.services.retention.help_contact_days,
     )
+
+
+async def _recipients(ctx: Context, village: Unit) -> tuple[list[Person], bool]:
+    """The village's team on the bot; if it has none, its commune's officers (escalated)."""
+    team = await people.in_units(ctx.conn, [village.code], roles.TEAM_ROLES)
+    if team or not village.parent_code:
+        return team, False
+    officers = await people.in_units(ctx.conn, [village.parent_code], (roles.COMMUNE_OFFICER,))
+    return officers, bool(officers)
 
 
 async def on_consent(ctx: Context, value: str) -> None:
@@ -122,12 +138,8 @@ async def on_consent(ctx: Context, value: str) -> None:
         resident_name=(ctx.event.display_name or "")[:100] or None,
     )
     village = await units.get(ctx.conn, village_code)
-    team = await people.in_units(ctx.conn, [village_code], roles.TEAM_ROLES)
-    escalated = False
-    if not team and village is not None and village.parent_code:
-        # No team on the bot in this village yet: the commune's officers hear of it instead.
-        team = await people.in_units(ctx.conn, [village.parent_code], (roles.COMMUNE_OFFICER,))
-        escalated = bool(team)
+    # No team on the bot in this village yet: the commune's officers hear of it instead.
+    team, escalated = await _recipients(ctx, village) if village else ([], False)
     topic_label = (
         ctx.label(f"category.{topic}") if topic in CATEGORIES else ctx.label("other_topic")
     )

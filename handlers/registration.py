@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from db.repos import people
+from db.repos import people, units
 from handlers import linking, roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
@@ -32,6 +32,44 @@ async def join(ctx: Context, args: str) -> None:
     if link_codes.is_link_code(code):
         await linking.redeem(ctx, code)  # another account of an existing member
         return
+    if ctx.person is not None:
+        invite, unit = await invites.check(ctx.conn, code=code, current=ctx.person, now=ctx.now)
+        if invites.changes(ctx.person, invite):
+            await _ask_to_switch(ctx, invite.code, invite.role, unit.name)
+            return
+    await _redeem(ctx, code, confirmed=False)
+
+
+async def _ask_to_switch(ctx: Context, code: str, role: str, unit_name: str) -> None:
+    """A registered person's role or unit changes only if they choose to switch."""
+    assert ctx.person is not None
+    current = await units.get(ctx.conn, ctx.person.unit_code or "")
+    ctx.goto(FLOW, "switch", code=code)
+    new_role = ctx.label(f"role.{role}")
+    ctx.say(
+        "role_change.confirm",
+        [
+            [ctx.choice("keep", ctx.text("role_change.keep"))],
+            [ctx.choice("switch", ctx.text("role_change.switch", role=new_role, unit=unit_name))],
+        ],
+        current_role=ctx.label(f"role.{ctx.person.role}"),
+        current_unit=current.name if current else "",
+        role=new_role,
+        unit=unit_name,
+    )
+
+
+async def on_switch(ctx: Context, value: str) -> None:
+    if ctx.person is None:
+        raise StaleChoice()
+    if value != "switch":
+        ctx.end()
+        ctx.say("role_change.kept", menu_choices(ctx), role=ctx.label(f"role.{ctx.person.role}"))
+        return
+    await _redeem(ctx, str(ctx.data["code"]), confirmed=True)
+
+
+async def _redeem(ctx: Context, code: str, *, confirmed: bool) -> None:
     joined = await invites.redeem(
         ctx.conn,
         code=code,
@@ -41,6 +79,7 @@ async def join(ctx: Context, args: str) -> None:
         display_name=ctx.event.display_name,
         current=ctx.person,
         now=ctx.now,
+        confirmed=confirmed,
     )
     ctx.person = joined.person
     role_label = ctx.label(f"role.{joined.person.role}")
@@ -64,4 +103,4 @@ async def on_position(ctx: Context, value: str) -> None:
     ctx.say("help.menu_title", menu_choices(ctx))
 
 
-flow = Flow(FLOW, on_choice={"position": on_position})
+flow = Flow(FLOW, on_choice={"position": on_position, "switch": on_switch})

@@ -16,6 +16,7 @@ from handlers import (
     registration,
     report,
     roles,
+    team_admin,
 )
 from handlers.context import Context
 from handlers.dispatcher import Command, Dispatcher, Step
@@ -48,6 +49,10 @@ COMMANDS: list[Command] = [
     Command("yeucau", helpdesk.open_requests, TEAM),
     Command("congkhai", helpdesk.publish_contact, (roles.LEADER,)),
     Command("moi", invite.start, roles.OFFICER_ROLES),
+    Command("thanhvien", team_admin.list_people, roles.OFFICER_ROLES),
+    Command("huyma", team_admin.revoke_invite, roles.OFFICER_ROLES),
+    Command("xoatv", team_admin.remove_member, roles.OFFICER_ROLES),
+    Command("xoaho", team_admin.forget_household, roles.OFFICER_ROLES),
     Command("nop", deliverables.start, roles.OFFICER_ROLES),
     Command("tiendo", deliverables.show_progress, roles.OFFICER_ROLES[1:]),
     Command("thongbao", announce.start, roles.OFFICER_ROLES),
@@ -97,6 +102,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         deliverables.flow,
         announce.flow,
         announce.follow_flow,
+        team_admin.flow,
     ):
         dispatcher.flow(flow)
     dispatcher.action("menu", _menu_action)

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Invite
-from db.schema import invites
+from db.schema import invites, units
 
 
 def _invite(row: Any) -> Invite:
@@ -21,6 +21,8 @@ def _invite(row: Any) -> Invite:
         max_uses=row.max_uses,
         uses=row.uses,
         expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        created_at=row.created_at,
     )
 
 
@@ -46,7 +48,7 @@ async def create(
             created_at=now,
         )
     )
-    return Invite(code, role, unit_code, created_by, max_uses, 0, expires_at)
+    return Invite(code, role, unit_code, created_by, max_uses, 0, expires_at, None, now)
 
 
 async def get(conn: AsyncConnection, code: str) -> Invite | None:
@@ -62,7 +64,37 @@ async def consume(conn: AsyncConnection, code: str, now: datetime) -> bool:
             invites.c.code == code,
             invites.c.uses < invites.c.max_uses,
             invites.c.expires_at > now,
+            invites.c.revoked_at.is_(None),
         )
         .values(uses=invites.c.uses + 1)
     )
     return result.rowcount == 1
+
+
+async def revoke(conn: AsyncConnection, code: str, now: datetime) -> bool:
+    """Revoke the code; False when it was already revoked (or does not exist)."""
+    result = await conn.execute(
+        invites.update()
+        .where(invites.c.code == code, invites.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return result.rowcount == 1
+
+
+async def in_subtree(
+    conn: AsyncConnection, path: str, *, usable_at: datetime | None = None
+) -> list[Invite]:
+    """Invites for units under `path` (newest first); only the usable ones if `usable_at`."""
+    query = (
+        sa.select(invites)
+        .join(units, units.c.code == invites.c.unit_code)
+        .where(units.c.path.startswith(path, autoescape=True))
+        .order_by(invites.c.created_at.desc(), invites.c.code)
+    )
+    if usable_at is not None:
+        query = query.where(
+            invites.c.revoked_at.is_(None),
+            invites.c.expires_at > usable_at,
+            invites.c.uses < invites.c.max_uses,
+        )
+    return [_invite(row) for row in await conn.execute(query)]

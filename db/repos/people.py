@@ -149,3 +149,53 @@ async def in_subtree(conn: AsyncConnection, path: str, roles: tuple[str, ...]) -
         .order_by(people.c.id)
     )
     return [_person(row) for row in rows]
+
+
+async def listing(
+    conn: AsyncConnection, *, path: str | None, role: str | None
+) -> list[dict[str, Any]]:
+    """Registered people (not residents) under `path` (None: everyone), with their unit's
+    name and their chat accounts as "channel:id", ordered by unit then id."""
+    query = (
+        sa.select(*_COLUMNS, units.c.name.label("unit_name"), people.c.created_at)
+        .select_from(_PEOPLE)
+        .where(people.c.role != "resident")
+        .order_by(units.c.path, people.c.id)
+    )
+    if path is not None:
+        query = query.where(units.c.path.startswith(path, autoescape=True))
+    if role is not None:
+        query = query.where(people.c.role == role)
+    rows = [dict(row._mapping) for row in await conn.execute(query)]
+    ids = [row["id"] for row in rows]
+    linked: dict[int, list[str]] = {}
+    if ids:
+        found = await conn.execute(
+            sa.select(accounts.c.person_id, accounts.c.channel, accounts.c.external_id)
+            .where(accounts.c.person_id.in_(ids))
+            .order_by(accounts.c.channel, accounts.c.external_id)
+        )
+        for account in found:
+            linked.setdefault(account.person_id, []).append(
+                f"{account.channel}:{account.external_id}"
+            )
+    for item in rows:
+        item["accounts"] = linked.get(item["id"], [])
+    return rows
+
+
+async def unlink_account(conn: AsyncConnection, channel: str, external_id: str) -> int | None:
+    """Remove one chat account; returns the person it belonged to (None: no such account)."""
+    result = await conn.execute(
+        accounts.delete()
+        .where(accounts.c.channel == channel, accounts.c.external_id == external_id)
+        .returning(accounts.c.person_id)
+    )
+    row = result.first()
+    return int(row.person_id) if row else None
+
+
+async def unlink_all(conn: AsyncConnection, person_id: int) -> int:
+    """Remove every chat account of the person; returns how many."""
+    result = await conn.execute(accounts.delete().where(accounts.c.person_id == person_id))
+    return result.rowcount

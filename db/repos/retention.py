@@ -1,4 +1,5 @@
-"""Deleting what is no longer needed: old update-ledger rows, finished outbox rows, old questions."""
+"""Deleting what is no longer needed: old update-ledger rows, finished outbox rows, old
+questions, idle conversations and long-expired invites."""
 
 from __future__ import annotations
 
@@ -7,14 +8,20 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.schema import outbox, processed_updates, questions
+from db.schema import conversations, invites, outbox, processed_updates, questions
 
 
 async def prune(
-    conn: AsyncConnection, *, ledger_before: datetime, questions_before: datetime
+    conn: AsyncConnection,
+    *,
+    ledger_before: datetime,
+    questions_before: datetime,
+    conversations_before: datetime,
 ) -> dict[str, int]:
     """Delete ledger rows and finished (sent, failed or expired) outbox rows created before
-    `ledger_before`, and questions asked before `questions_before`. Returns rows deleted."""
+    `ledger_before`, invites that expired before it, questions asked before
+    `questions_before`, conversations last changed before `conversations_before`.
+    Returns rows deleted."""
     ledger = await conn.execute(
         processed_updates.delete().where(processed_updates.c.processed_at < ledger_before)
     )
@@ -25,4 +32,14 @@ async def prune(
     )
     sent = await conn.execute(outbox.delete().where(outbox.c.created_at < ledger_before, finished))
     asked = await conn.execute(questions.delete().where(questions.c.asked_at < questions_before))
-    return {"ledger": ledger.rowcount, "outbox": sent.rowcount, "questions": asked.rowcount}
+    idle = await conn.execute(
+        conversations.delete().where(conversations.c.updated_at < conversations_before)
+    )
+    codes = await conn.execute(invites.delete().where(invites.c.expires_at < ledger_before))
+    return {
+        "ledger": ledger.rowcount,
+        "outbox": sent.rowcount,
+        "questions": asked.rowcount,
+        "conversations": idle.rowcount,
+        "invites": codes.rowcount,
+    }

@@ -25,7 +25,7 @@ from db.repos import exports as repo
 from db.repos import units
 from handlers import roles
 from handlers.privacy import mask_numbers
-from handlers.services import stats
+from handlers.services import sheets, stats
 from handlers.services.plan import Plan
 from handlers.texts import Texts
 
@@ -109,12 +109,7 @@ async def gather(
 
 
 def _cell(sheet: Any, value: Any, number_format: str | None = None) -> Any:
-    from openpyxl.cell import WriteOnlyCell
-
-    cell = WriteOnlyCell(sheet, value=value)
-    if number_format:
-        cell.number_format = number_format
-    return cell
+    return sheets.cell(sheet, value, number_format)
 
 
 def _header(sheet: Any, labels: list[str]) -> None:
@@ -126,7 +121,7 @@ def _header(sheet: Any, labels: list[str]) -> None:
         cell = _cell(sheet, label)
         cell.font = bold
         cells.append(cell)
-    sheet.append(cells)
+    sheet.append(sheets.row(sheet, cells))
 
 
 def _sheet(book: Any, title: str, widths: list[int]) -> Any:
@@ -154,12 +149,15 @@ def workbook_bytes(texts: Texts, data: ExportData) -> bytes:
     book = Workbook(write_only=True)
     t = texts.render
     about = _sheet(book, t("digest.xlsx.sheet.about"), [24, 80])
-    about.append([t("digest.xlsx.about.title")])
-    about.append([t("digest.xlsx.about.unit"), f"{data.unit.name} ({data.unit.code})"])
-    about.append([t("digest.xlsx.about.day"), _cell(about, data.day, "DD/MM/YYYY")])
-    about.append([t("digest.xlsx.about.plan"), data.plan.title])
     privacy = "privacy_names" if data.names else "privacy_no_names"
-    about.append(["", t(f"digest.xlsx.about.{privacy}")])
+    for line in (
+        [t("digest.xlsx.about.title")],
+        [t("digest.xlsx.about.unit"), f"{data.unit.name} ({data.unit.code})"],
+        [t("digest.xlsx.about.day"), _cell(about, data.day, "DD/MM/YYYY")],
+        [t("digest.xlsx.about.plan"), data.plan.title],
+        ["", t(f"digest.xlsx.about.{privacy}")],
+    ):
+        about.append(sheets.row(about, line))
 
     labels = level_labels(texts, data.plan)
     for kind in KINDS:
@@ -176,7 +174,7 @@ def workbook_bytes(texts: Texts, data: ExportData) -> bytes:
             for target in data.plan.targets:
                 values.append(_cell(sheet, row["targets"][target.key]["value"], "0.0%"))
                 values.append(_cell(sheet, target.goal, "0%"))
-            sheet.append(values)
+            sheet.append(sheets.row(sheet, values))
 
     yes, no = t("digest.xlsx.yes"), t("digest.xlsx.no")
     sheet = _sheet(book, t("digest.xlsx.sheet.members"), [28, 16, 20, 24, 22, 12, 14])
@@ -186,15 +184,18 @@ def workbook_bytes(texts: Texts, data: ExportData) -> bytes:
         position = t(f"labels.position.{member['position']}") if member["position"] else ""
         name = mask_numbers(member["display_name"] or "").strip() or f"#{member['id']}"
         sheet.append(
-            [
-                name,
-                role,
-                position,
-                member["village"],
-                member["unit_code"],
-                int(member["reports"]),
-                int(member["households"]),
-            ]
+            sheets.row(
+                sheet,
+                [
+                    name,
+                    role,
+                    position,
+                    member["village"],
+                    member["unit_code"],
+                    int(member["reports"]),
+                    int(member["households"]),
+                ],
+            )
         )
 
     columns = list(HOUSEHOLD_COLUMNS)
@@ -211,10 +212,13 @@ def workbook_bytes(texts: Texts, data: ExportData) -> bytes:
             "last_visit": repo.as_date(household["last_visit"]),
         }
         sheet.append(
-            [
-                _cell(sheet, shown[key], "DD/MM/YYYY") if key == "last_visit" else shown[key]
-                for key in columns
-            ]
+            sheets.row(
+                sheet,
+                [
+                    _cell(sheet, shown[key], "DD/MM/YYYY") if key == "last_visit" else shown[key]
+                    for key in columns
+                ],
+            )
         )
 
     out = io.BytesIO()

@@ -9,14 +9,39 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Invite, Person, Unit
-from db.repos import invites, people, units
+from db.repos import audit, invites, people, units
 from handlers import roles
-from handlers.errors import InvalidField, InviteExpired, InviteNotFound, NotAllowed, UnknownUnit
+from handlers.errors import (
+    DomainError,
+    InvalidField,
+    InviteExpired,
+    InviteNotFound,
+    NotAllowed,
+    UnknownUnit,
+)
 
 # Codes people type on a phone: no 0/O, 1/I/L confusion.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 MAX_USES = 200
+
+
+class InviteRevoked(DomainError):
+    """An officer or the operator revoked this code."""
+
+    key = "team_admin.invite_revoked"
+
+
+class AdminNotDemoted(DomainError):
+    """An admin's role is changed only from the shell, never by an invite in chat."""
+
+    key = "role_change.admin_kept"
+
+
+class RoleChangeNotConfirmed(DomainError):
+    """The code would change a registered person's role or unit: they must confirm first."""
+
+    key = "role_change.confirm_first"
 
 
 def new_code() -> str:
@@ -81,6 +106,30 @@ class Joined:
     linked_existing: bool
 
 
+async def check(
+    conn: AsyncConnection, *, code: str, current: Person | None, now: datetime
+) -> tuple[Invite, Unit]:
+    """The invite and its unit, if `current` (None: a new person) may redeem it now."""
+    invite = await invites.get(conn, normalise_code(code))
+    if invite is None:
+        raise InviteNotFound()
+    if invite.revoked_at is not None:
+        raise InviteRevoked()
+    if invite.expires_at <= now or invite.uses >= invite.max_uses:
+        raise InviteExpired()
+    unit = await units.get(conn, invite.unit_code)
+    if unit is None:
+        raise UnknownUnit(code=invite.unit_code)
+    if current is not None and current.role == roles.ADMIN and invite.role != roles.ADMIN:
+        raise AdminNotDemoted()
+    return invite, unit
+
+
+def changes(current: Person, invite: Invite) -> bool:
+    """Whether redeeming `invite` would change the person's role or unit."""
+    return (current.role, current.unit_code) != (invite.role, invite.unit_code)
+
+
 async def redeem(
     conn: AsyncConnection,
     *,
@@ -91,20 +140,29 @@ async def redeem(
     display_name: str | None,
     current: Person | None,
     now: datetime,
+    confirmed: bool = False,
 ) -> Joined:
-    """Bind this chat account to the invite's role and unit, using one place of the invite."""
-    invite = await invites.get(conn, normalise_code(code))
-    if invite is None:
-        raise InviteNotFound()
-    if invite.expires_at <= now or invite.uses >= invite.max_uses:
-        raise InviteExpired()
-    unit = await units.get(conn, invite.unit_code)
-    if unit is None:
-        raise UnknownUnit(code=invite.unit_code)
+    """Bind this chat account to the invite's role and unit, using one place of the invite.
+
+    A registered person's role or unit changes only when `confirmed` (they chose to switch).
+    """
+    invite, unit = await check(conn, code=code, current=current, now=now)
+    if current is not None and changes(current, invite) and not confirmed:
+        raise RoleChangeNotConfirmed()
     if not await invites.consume(conn, invite.code, now):
         raise InviteExpired()
     if current is not None:
         await people.update(conn, current.id, role=invite.role, unit_code=invite.unit_code)
+        await audit.record(
+            conn,
+            person_id=current.id,
+            action="redeem",
+            entity="person",
+            entity_id=current.id,
+            before={"role": current.role, "unit": current.unit_code},
+            after={"role": invite.role, "unit": invite.unit_code, "invite": invite.code},
+            now=now,
+        )
         person = await people.get(conn, current.id)
         assert person is not None
         return Joined(person, unit, linked_existing=True)

@@ -17,7 +17,7 @@ from db.models import Invite, Person
 from db.repos import invites, people
 from handlers import roles
 from handlers.errors import DomainError, InviteExpired, InviteNotFound, NotRegistered
-from handlers.services.invites import CODE_LENGTH, new_code, normalise_code
+from handlers.services.invites import CODE_LENGTH, InviteRevoked, new_code, normalise_code
 
 PREFIX = "LK"
 TTL = timedelta(minutes=15)
@@ -74,6 +74,8 @@ async def redeem(
         return current  # already linked: keep the code for the account it was meant for
     if current is not None:
         raise AccountTaken()
+    if invite.revoked_at is not None:
+        raise InviteRevoked()
     if invite.expires_at <= now or invite.uses >= invite.max_uses:
         raise InviteExpired()
     person = await people.get(conn, invite.created_by)

@@ -11,6 +11,7 @@ from db.engine import Database
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import GuideSearch
 from handlers.services.plan import Plan
+from handlers.services.retention import Policy
 from handlers.texts import Texts
 
 
@@ -23,6 +24,7 @@ class Services:
     guides: GuideLibrary
     search: GuideSearch
     telegram_username: str | None = None
+    retention: Policy = field(default_factory=Policy)
     # Set when a handler queues an outbox message, so senders in this process wake at once.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     # Filled by optional features (guide search, notices) when configured.

@@ -1,27 +1,58 @@
-"""How long the bot keeps its working records (personal data is kept to what the job needs).
+"""How long the bot keeps what it stores, applied daily by the scheduler and by
+`python -m bot privacy prune` (personal data is kept only as long as its purpose needs).
 
-- Update ledger (incoming updates and the replies given): 45 days. Redeliveries come within
-  minutes; the Zalo usage meter counts the current month.
-- Outbox rows once sent, failed or expired: 45 days (the meter counts the current month).
-- Residents' questions (already masked): 365 days, for content editors.
-Reports, households, audit rows and deliverables are the campaign's records and are kept.
+Each period is a setting (bot/config.py, RETENTION_*); README "Dữ liệu và quyền riêng tư"
+explains each one and why. Defaults:
+- help-request contacts (phone, name, chat): erased 30 days after someone took the request;
+  a request nobody took is closed and erased after 60 days;
+- conversations (flow state, drafts) idle for 30 days: deleted;
+- the update ledger and finished outbox rows: 45 days (the Zalo usage meter counts the
+  current month from them, so never fewer than 32); invites 45 days after they expired;
+- residents' questions (already masked, not linked to anyone): 365 days, for content editors.
+Reports, households, the audit log and deliverables are the campaign's records: kept, and
+erased one by one on request (handlers/services/privacy.py).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos import retention
+from db.repos import privacy, retention
 
 LEDGER_DAYS = 45
 QUESTION_DAYS = 365
 
 
-async def prune(conn: AsyncConnection, now: datetime) -> dict[str, int]:
-    return await retention.prune(
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The retention periods, in days."""
+
+    help_contact_days: int = 30
+    help_open_days: int = 60
+    conversation_days: int = 30
+    ledger_days: int = LEDGER_DAYS
+    question_days: int = QUESTION_DAYS
+
+
+async def prune(
+    conn: AsyncConnection, now: datetime, policy: Policy | None = None
+) -> dict[str, int]:
+    """Apply the policy at `now`; returns how many rows each step deleted or anonymised."""
+    policy = policy or Policy()
+    closed, stale = await privacy.help_requests_due(
         conn,
-        ledger_before=now - timedelta(days=LEDGER_DAYS),
-        questions_before=now - timedelta(days=QUESTION_DAYS),
+        closed_before=now - timedelta(days=policy.help_contact_days),
+        open_before=now - timedelta(days=policy.help_open_days),
     )
+    anonymised = await privacy.anonymise_help_requests(conn, closed, now)
+    expired = await privacy.anonymise_help_requests(conn, stale, now)
+    pruned = await retention.prune(
+        conn,
+        ledger_before=now - timedelta(days=policy.ledger_days),
+        questions_before=now - timedelta(days=policy.question_days),
+        conversations_before=now - timedelta(days=policy.conversation_days),
+    )
+    return {**pruned, "help_anonymised": anonymised, "help_expired": expired}

@@ -21,7 +21,7 @@ from db.models import Unit
 from db.repos import deliverables, units
 from db.repos import summary as repo
 from handlers import roles
-from handlers.services import stats
+from handlers.services import sheets, stats
 from handlers.services.plan import Deadline, Plan
 from handlers.texts import Texts
 
@@ -190,7 +190,7 @@ def workbook_bytes(texts: Texts, summary: Summary) -> bytes:
     if summary.has_deliverables:
         for deadline in commune_deadlines(summary.plan):
             header.append(t("digest.xlsx.col.deliverable", title=deadline.title))
-    sheet.append(header)
+    sheet.append(sheets.row(sheet, header))
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for commune in summary.communes:
@@ -207,7 +207,7 @@ def workbook_bytes(texts: Texts, summary: Summary) -> bytes:
         for target in commune["targets"]:
             row += [target["value"], target["goal"]]
         row += [item["day"] for item in commune["deliverables"]]
-        sheet.append(row)
+        sheet.append(sheets.row(sheet, row))
     first_target = 4 + len(roles.POSITIONS) + 3
     last_target = first_target + 2 * len(summary.plan.targets) - 1
     for column in sheet.iter_cols(min_col=first_target, max_col=last_target, min_row=2):

@@ -239,3 +239,22 @@ def test_a_superscript_figure_is_refused_naming_its_line(db_url: str, tmp_path: 
     )
     message = failed(bot(db_url, "units", "import", path))
     assert "line 4" in message
+
+
+# --- people, invites, privacy (errors reach the shell in Vietnamese) --------------------------
+def test_people_invite_and_privacy_commands_refuse_in_vietnamese(db_url: str) -> None:
+    imported(db_url)
+    assert "Không tìm thấy người dùng có mã số “999”" in failed(
+        bot(db_url, "people", "remove", "999")
+    )
+    assert "Mã mời này không đúng" in failed(bot(db_url, "invite", "revoke", "ABCDEFGH"))
+    assert "KÊNH:ID" in failed(bot(db_url, "account", "unlink", "42"))
+    assert "Không tìm thấy hộ có mã “7”" in failed(
+        bot(db_url, "privacy", "forget", "--household", "7")
+    )
+    code = json.loads(ok(bot(db_url, *INVITE, "--json")))["code"]
+    assert f"invite {code}" in ok(bot(db_url, "invite", "revoke", code))
+    assert "đã được thu hồi từ trước" in failed(bot(db_url, "invite", "revoke", code))
+    assert json.loads(ok(bot(db_url, "invite", "list", "--json"))) == []
+    pruned = json.loads(ok(bot(db_url, "privacy", "prune", "--json")))
+    assert set(pruned) >= {"help_anonymised", "help_expired", "conversations", "ledger"}

@@ -295,3 +295,29 @@ def test_notify_due_and_send_twice_sends_once(tmp_path: Path) -> None:
     assert (
         json.loads(ok(bot(url, "notify", "due", "--now", "2024-09-18T22:00+07:00", "--json"))) == []
     )
+
+
+async def test_the_scheduler_applies_the_retention_policy_daily(app: App) -> None:
+    from datetime import timedelta
+
+    from db.repos import help_requests
+
+    scheduler = NoticeScheduler(app)
+    assert "mo-duc-2024:retention" in scheduler.job_ids(SEPT_18)
+    async with app.db.transaction() as conn:
+        request = await help_requests.create(
+            conn,
+            request_key="old",
+            now=SEPT_18 - timedelta(days=90),
+            village_code="duc-chanh-thon-1",
+            topic="vneid",
+            contact="0905 123 456",
+            resident_channel="local",
+            resident_chat_id="r-old",
+            resident_name="Bà Cũ",
+        )
+    done = await scheduler.apply_retention(SEPT_18)
+    assert done["help_expired"] == 1
+    async with app.db.read() as conn:
+        found = await help_requests.get(conn, request)
+    assert found is not None and (found.contact, found.resident_name) == ("", None)

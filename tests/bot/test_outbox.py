@@ -319,7 +319,15 @@ async def test_old_ledger_rows_finished_outbox_rows_and_questions_are_pruned(app
             score=0.0,
         )
         pruned = await retention.prune(conn, now)
-    assert pruned == {"ledger": 1, "outbox": 1, "questions": 1}
+    assert pruned == {
+        "ledger": 1,
+        "outbox": 1,
+        "questions": 1,
+        "conversations": 0,
+        "invites": 0,
+        "help_anonymised": 0,
+        "help_expired": 0,
+    }
     async with app.db.read() as conn:
         assert await updates.replies_of(conn, "local", "c", "recent") == []
         assert await updates.replies_of(conn, "local", "c", "old") is None

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from bot.app import App
 from db.models import Person
+from db.repos import audit, people, units
 from db.repos import invites as invite_repo
-from db.repos import people, units
 from db.schema import invites as invites_table
 from handlers.errors import NotAllowed
 from handlers.services import invites
@@ -135,15 +135,105 @@ async def test_invite_for_several_people_counts_each_use(app: App) -> None:
     assert "dùng hết lượt" in third.text
 
 
-async def test_member_joining_again_with_a_leader_code_is_updated(app: App) -> None:
+async def test_member_joining_again_with_a_leader_code_is_updated_once_they_confirm(
+    app: App,
+) -> None:
     clock = Clock()
     chat = await join(app, "member", VILLAGE, "promoted", clock=clock)
     await chat.press("Tổ trưởng")
     code = await make_invite(app, clock, role="leader")
     await chat.send(f"/dangky {code}")
+    assert "Bạn đang là <b>Thành viên Tổ</b>" in chat.text
+    person = await account(app, chat)
+    assert person is not None and person.role == "member"
+    await chat.press("Đổi sang Tổ trưởng")
     assert "Đã cập nhật" in chat.text and "Tổ trưởng" in chat.text
     person = await account(app, chat)
     assert person is not None and person.role == "leader"
+    async with app.db.read() as conn:
+        rows = await audit.for_entity(conn, "person", person.id)
+        used = await invite_repo.get(conn, code)
+    assert [(r["action"], r["before"]["role"], r["after"]["role"]) for r in rows] == [
+        ("redeem", "member", "leader")
+    ]
+    assert used is not None and used.uses == 1
+
+
+# --- roles change only on purpose ------------------------------------------------------------
+async def test_a_district_officer_tapping_a_member_link_keeps_their_role(app: App) -> None:
+    clock = Clock()
+    officer = await join(app, "district_officer", "mo-duc", "district", clock=clock)
+    code = await make_invite(app, clock, role="member")
+    await officer.send(f"/start {code}")
+    assert "Cán bộ huyện" in officer.text and "Thành viên Tổ" in officer.text
+    assert {c.label for r in officer.screen for c in r.flat_choices()} == {
+        "Giữ vai trò hiện tại",
+        "Đổi sang Thành viên Tổ – Thôn 1 (tên mẫu)",
+    }
+    await officer.press("Giữ vai trò hiện tại")
+    assert "vẫn là Cán bộ huyện" in officer.text
+    person = await account(app, officer)
+    assert person is not None and (person.role, person.unit_code) == ("district_officer", "mo-duc")
+    async with app.db.read() as conn:
+        unused = await invite_repo.get(conn, code)
+    assert unused is not None and unused.uses == 0  # the code is still there for its owner
+
+
+async def test_a_changed_unit_also_needs_confirmation(app: App) -> None:
+    clock = Clock()
+    chat = await join(app, "member", VILLAGE, "mover", clock=clock)
+    await chat.press("Giáo viên")
+    code = await make_invite(app, clock, role="member", unit="duc-chanh-thon-2")
+    await chat.send(f"/dangky {code}")
+    await chat.press("Đổi sang")
+    person = await account(app, chat)
+    assert person is not None and person.unit_code == "duc-chanh-thon-2"
+
+
+async def test_the_same_role_and_unit_again_asks_nothing(app: App) -> None:
+    clock = Clock()
+    chat = await join(app, "member", VILLAGE, "again", clock=clock)
+    await chat.press("Giáo viên")
+    await chat.send(f"/dangky {await make_invite(app, clock, role='member')}")
+    assert "Đã cập nhật" in chat.text and "Giữ vai trò" not in chat.text
+
+
+@pytest.mark.parametrize("role", ["member", "district_officer"])
+async def test_an_admin_is_never_demoted_from_chat(app: App, role: str) -> None:
+    clock = Clock()
+    admin = await join(app, "admin", "mo-duc", "the-admin", clock=clock)
+    code = await make_invite(app, clock, role=role, unit=VILLAGE if role == "member" else "mo-duc")
+    await admin.send(f"/dangky {code}")
+    assert "Quản trị nên bot không đổi vai trò" in admin.text
+    assert not [c for r in admin.screen for c in r.flat_choices() if "Đổi sang" in c.label]
+    person = await account(app, admin)
+    assert person is not None and person.role == "admin"
+
+
+async def test_a_confirmation_pressed_after_the_code_was_revoked_changes_nothing(
+    app: App,
+) -> None:
+    clock = Clock()
+    officer = await join(app, "commune_officer", "duc-chanh", "late", clock=clock)
+    code = await make_invite(app, clock, role="member")
+    await officer.send(f"/dangky {code}")
+    async with app.db.transaction() as conn:
+        await invite_repo.revoke(conn, code, clock.now)
+    await officer.press("Đổi sang")
+    assert "đã bị thu hồi" in officer.text
+    person = await account(app, officer)
+    assert person is not None and person.role == "commune_officer"
+
+
+async def test_a_revoked_invite_is_refused_in_vietnamese(app: App) -> None:
+    clock = Clock()
+    code = await make_invite(app, clock)
+    async with app.db.transaction() as conn:
+        assert await invite_repo.revoke(conn, code, clock.now)
+    chat = Chat(app, "too-late", clock=clock)
+    await chat.send(f"/dangky {code}")
+    assert "Mã mời này đã bị thu hồi nên không dùng được nữa" in chat.text
+    assert await account(app, chat) is None
 
 
 async def test_officer_joining_is_not_asked_a_team_position(app: App) -> None:
