@@ -37,4 +37,10 @@ class Settings(BaseSettings):
     messages_file: Path = CONTENT / "messages" / "vi.yaml"
     guides_dir: Path = CONTENT / "guides"
     tz: str = "Asia/Ho_Chi_Minh"
+    # Fair use (handlers/fairuse.py): messages per window per chat account, kept per process;
+    # tighter for unregistered chats on metered channels. 0 turns a limit off.
+    fair_use_messages: int = 20
+    fair_use_window: float = 60
+    fair_use_metered_messages: int = 8
+    fair_use_metered_channels: str = "zalo"
     log_level: str = "INFO"

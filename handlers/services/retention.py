@@ -4,6 +4,7 @@
   minutes; the Zalo usage meter counts the current month.
 - Outbox rows once sent, failed or expired: 45 days (the meter counts the current month).
 - Residents' questions (already masked): 365 days, for content editors.
+- Options offered to a chat (db/repos/offers.py): as long as they can be pressed, OFFER_DAYS.
 Reports, households, audit rows and deliverables are the campaign's records and are kept.
 """
 
@@ -13,15 +14,18 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos import retention
+from db.repos import offers, retention
+from handlers.dispatcher import OFFER_DAYS
 
 LEDGER_DAYS = 45
 QUESTION_DAYS = 365
 
 
 async def prune(conn: AsyncConnection, now: datetime) -> dict[str, int]:
-    return await retention.prune(
+    pruned = await retention.prune(
         conn,
         ledger_before=now - timedelta(days=LEDGER_DAYS),
         questions_before=now - timedelta(days=QUESTION_DAYS),
     )
+    pruned["offers"] = await offers.prune(conn, before=now - timedelta(days=OFFER_DAYS))
+    return pruned

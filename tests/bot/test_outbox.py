@@ -319,7 +319,7 @@ async def test_old_ledger_rows_finished_outbox_rows_and_questions_are_pruned(app
             score=0.0,
         )
         pruned = await retention.prune(conn, now)
-    assert pruned == {"ledger": 1, "outbox": 1, "questions": 1}
+    assert pruned == {"ledger": 1, "outbox": 1, "questions": 1, "offers": 0}
     async with app.db.read() as conn:
         assert await updates.replies_of(conn, "local", "recent") == []
         assert await updates.replies_of(conn, "local", "old") is None
