@@ -10,6 +10,7 @@ from bot.config import Settings
 from db.engine import Database
 from db.repos import units
 from handlers.dispatcher import Dispatcher
+from handlers.fairuse import FairUse, Limits
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import GuideSearch, load_lexicon
 from handlers.routes import build_dispatcher
@@ -20,6 +21,17 @@ from handlers.services.retention import Policy
 from handlers.texts import Texts
 
 log = logging.getLogger(__name__)
+
+
+def fair_use_limits(settings: Settings) -> Limits:
+    """The per-person message limits as configured (FAIR_USE_*)."""
+    channels = {c.strip() for c in settings.fair_use_metered_channels.split(",") if c.strip()}
+    return Limits(
+        messages=settings.fair_use_messages,
+        window=settings.fair_use_window,
+        metered_messages=settings.fair_use_metered_messages,
+        metered_channels=frozenset(channels),
+    )
 
 
 @dataclass
@@ -54,7 +66,9 @@ class App:
                 question_days=settings.retention_question_days,
             ),
         )
-        return cls(settings, db, services, build_dispatcher(services))
+        dispatcher = build_dispatcher(services)
+        dispatcher.fair_use = FairUse(fair_use_limits(settings))
+        return cls(settings, db, services, dispatcher)
 
     async def load_sample_units_if_empty(self) -> None:
         """A fresh database gets the shipped units file, so the bot is usable at once."""

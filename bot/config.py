@@ -51,4 +51,10 @@ class Settings(BaseSettings):
     # The Zalo usage meter counts the current month from the ledger and the outbox.
     retention_ledger_days: Annotated[int, Field(ge=32)] = 45
     retention_question_days: Annotated[int, Field(ge=1)] = 365
+    # Fair use (handlers/fairuse.py): messages per window per chat account, kept per process;
+    # tighter for unregistered chats on metered channels. 0 turns a limit off.
+    fair_use_messages: int = 20
+    fair_use_window: float = 60
+    fair_use_metered_messages: int = 8
+    fair_use_metered_channels: str = "zalo"
     log_level: str = "INFO"

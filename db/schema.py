@@ -209,6 +209,18 @@ conversations = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+# Options a chat was offered that stay valid after the conversation moves on (menu shortcuts,
+# Undo, "Tôi nhận" under a notice): keyed like the conversation. A pressed action is accepted
+# only if it is here, so a client cannot make up its own button data.
+offered_choices = sa.Table(
+    "offered_choices",
+    metadata,
+    sa.Column("channel", sa.String(16), primary_key=True),
+    sa.Column("chat_id", sa.String(64), primary_key=True),
+    sa.Column("data", sa.String(128), primary_key=True),
+    sa.Column("offered_at", UTCDateTime(), nullable=False, index=True),
+)
+
 processed_updates = sa.Table(
     "processed_updates",
     metadata,

@@ -45,10 +45,13 @@ async def follow(ctx: Context, _args: str = "") -> None:
 
 async def on_follow_commune(ctx: Context, value: str) -> None:
     commune = await units.get(ctx.conn, value)
+    if commune is None or commune.parent_code != ctx.services.plan.root_unit:
+        raise StaleChoice()
     villages = await units.children(ctx.conn, value)
-    if commune is None or not villages:
+    if not villages:
         raise StaleChoice()
     ctx.state = "village"
+    ctx.data["commune"] = commune.code
     whole = ctx.choice(commune.code, ctx.text("announce.whole_commune", commune=commune.name))
     options = in_rows([ctx.choice(u.code, u.name) for u in villages]) + [[whole]]
     ctx.say("announce.follow_village", options, commune=commune.name)
@@ -56,7 +59,10 @@ async def on_follow_commune(ctx: Context, value: str) -> None:
 
 async def on_follow_village(ctx: Context, value: str) -> None:
     unit = await units.get(ctx.conn, value)
+    commune = ctx.data.get("commune")
     if unit is None or unit.kind not in ("village", "commune"):
+        raise StaleChoice()
+    if commune not in (unit.code, unit.parent_code):
         raise StaleChoice()
     await follows.follow(ctx.conn, ctx.event.channel, ctx.event.chat_id, unit.code, ctx.now)
     ctx.end()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handlers import roles
+from handlers.choices import record_id
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.menu import menu_choices
@@ -42,22 +43,22 @@ async def delete(ctx: Context, _args: str = "") -> None:
 
 
 async def on_edit_pick(ctx: Context, value: str) -> None:
-    if not value.isdigit():
+    if value == "cancel":
         ctx.end()
         ctx.say("flow.cancelled", menu_choices(ctx))
         return
     assert ctx.person is not None
-    visit = await reporting.editable_visit(ctx.conn, ctx.person, int(value), ctx.now)
+    visit = await reporting.editable_visit(ctx.conn, ctx.person, record_id(value), ctx.now)
     await start_edit(ctx, Draft.from_visit(visit), visit.id)
 
 
 async def on_delete_pick(ctx: Context, value: str) -> None:
-    if not value.isdigit():
+    if value == "cancel":
         ctx.end()
         ctx.say("flow.cancelled", menu_choices(ctx))
         return
     assert ctx.person is not None
-    visit = await reporting.editable_visit(ctx.conn, ctx.person, int(value), ctx.now)
+    visit = await reporting.editable_visit(ctx.conn, ctx.person, record_id(value), ctx.now)
     ctx.state = "confirm_delete"
     ctx.data["visit"] = visit.id
     ctx.say(

@@ -241,7 +241,7 @@ async def nudge(ctx: Context, arg: str) -> None:
         raise StaleChoice()
     key, _, level = arg.partition(":")
     deadline = ctx.services.plan.deadline(key)
-    if deadline is None:
+    if deadline is None or level not in {lvl for _role, lvl in deadline.audience}:
         raise StaleChoice()
     area = await _own_unit(ctx)
     found = await deliverables.laggards(ctx.conn, deadline, level, area)

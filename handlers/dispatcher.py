@@ -7,6 +7,13 @@ Per event, in one database transaction:
    choices last offered → that choice; text inside a flow → the flow; otherwise free text;
 4. save the conversation and the replies, commit. Only then does the channel send anything.
 A DomainError rolls back what the step wrote (savepoint) and answers with its message.
+
+Only offered choices count. A flow option (``v<version>:<value>``) is accepted only if it was
+among the options of the chat's last answer (kept in the conversation as ``_offered``); an
+action (``a:<name>:<arg>``) only if it was offered to this chat within OFFER_DAYS, in an
+answer or in a notice queued through the outbox (db/repos/offers.py). Anything else, made up
+or garbled, is a StaleChoice: nothing changes. Handlers still check that a record named by a
+choice lies in the person's area.
 """
 
 from __future__ import annotations
@@ -21,17 +28,20 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Conversation
-from db.repos import conversations, people, updates
+from db.repos import conversations, offers, people, updates
 from db.repos.conversations import ConcurrentChange
 from handlers.context import Context
 from handlers.errors import DomainError, NotRegistered, StaleChoice
 from handlers.events import Choice, Incoming, Reply
+from handlers.fairuse import FairUse, Verdict
 from handlers.services.registry import Services
 from handlers.textnorm import fold
 
 log = logging.getLogger(__name__)
 
 FLOW_TIMEOUT = timedelta(minutes=30)
+# How long an offered action (menu shortcut, Undo, "Tôi nhận" under a notice) can be pressed.
+OFFER_DAYS = 45
 Step = Callable[[Context, str], Awaitable[None]]
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 # Words that work without a slash (Zalo users type them; "huỷ" cancels anywhere).
@@ -67,6 +77,8 @@ class Dispatcher:
         self.actions: dict[str, Step] = {}
         self.free_text: Step | None = None
         self.attachment: Step | None = None
+        # Set by the composition root; None: no per-person limit (handlers/fairuse.py).
+        self.fair_use: FairUse | None = None
 
     # --- registration --------------------------------------------------------------------
     def command(self, command: Command, *aliases: str) -> None:
@@ -82,6 +94,15 @@ class Dispatcher:
     # --- handling ----------------------------------------------------------------------
     async def handle(self, event: Incoming) -> list[Reply]:
         """Handle one event; returns the replies to send (already committed)."""
+        if self.fair_use is not None:
+            # Before any database work: a flood costs a dictionary lookup per message.
+            verdict = self.fair_use.check(event.channel, event.user_id)
+            if verdict is Verdict.DROP:
+                return []
+            if verdict is Verdict.SLOW_DOWN:
+                seconds = self.fair_use.wait_seconds(event.channel, event.user_id)
+                log.info("%s user %s is over the message limit", event.channel, event.user_id)
+                return [Reply(self.services.texts.render("fair_use.slow_down", seconds=seconds))]
         try:
             return await self._handle(event)
         except Exception:
@@ -106,6 +127,8 @@ class Dispatcher:
                 await self._finish(ctx, loaded, ctx.result())
             if ctx.queued:
                 self.services.outbox_wakeup.set()
+            if self.fair_use is not None and ctx.person is not None:
+                self.fair_use.registered(event.channel, event.user_id)
             replies = ctx.replies
             for job in ctx.deferred:
                 try:
@@ -162,6 +185,8 @@ class Dispatcher:
         if not unchanged_empty and (bump or result != loaded):
             await conversations.save(ctx.conn, result, expected_version=loaded.version, now=ctx.now)
         event = ctx.event
+        actions = [c.data for r in ctx.replies for c in r.flat_choices() if c.data.startswith("a:")]
+        await offers.record(ctx.conn, event.channel, event.chat_id, actions, ctx.now)
         replies = [reply.to_json() for reply in ctx.replies]
         recorded = await updates.record(
             ctx.conn, event.channel, event.chat_id, event.update_key, replies, event.at
@@ -199,7 +224,7 @@ class Dispatcher:
         if isinstance(offered, list) and offered:
             matched = _match_offered(text, offered)
             if matched is not None:
-                await self._on_choice(ctx, matched, typed=True)
+                await self._on_choice(ctx, matched)
                 return
             if fold(text) == "0" or (ctx.flow and fold(text) in ("huy", "thoi")):
                 await self.commands["huy"].run(ctx, "")
@@ -228,24 +253,34 @@ class Dispatcher:
             return bare, rest.strip()
         return None
 
-    async def _on_choice(self, ctx: Context, data: str, *, typed: bool = False) -> None:
+    async def _on_choice(self, ctx: Context, data: str) -> None:
+        if len(data) > offers.MAX_DATA or not data.isprintable():
+            raise StaleChoice()  # never offered: longer than any option, or control characters
         kind, _, value = data.partition(":")
         if kind == "a":
             prefix, _, arg = value.partition(":")
             action = self.actions.get(prefix)
-            if action is None:
+            if action is None or not await self._was_offered(ctx, data):
                 raise StaleChoice()
-            else:
-                await action(ctx, arg)
+            await action(ctx, arg)
             return
-        if not kind.startswith("v") or not kind[1:].isdigit():
+        if not kind.startswith("v") or not kind[1:].isascii() or not kind[1:].isdigit():
             raise StaleChoice()
         if int(kind[1:]) != ctx.conversation.version or not ctx.flow:
+            raise StaleChoice()
+        offered = ctx.conversation.data.get("_offered")
+        if not isinstance(offered, list) or not any(item[0] == data for item in offered):
             raise StaleChoice()
         step = self.flows[ctx.flow].on_choice.get(ctx.state or "")
         if step is None:
             raise StaleChoice()
         await step(ctx, value)
+
+    async def _was_offered(self, ctx: Context, data: str) -> bool:
+        """Was this action offered to this chat (in an answer or a notice), recently enough?"""
+        since = ctx.now - timedelta(days=OFFER_DAYS)
+        event = ctx.event
+        return await offers.was_offered(ctx.conn, event.channel, event.chat_id, data, since=since)
 
 
 def _match_offered(text: str, offered: list[list[str]]) -> str | None:
@@ -255,7 +290,7 @@ def _match_offered(text: str, offered: list[list[str]]) -> str | None:
     # never "the n-th option".
     if any(label.isdigit() for _data, label in offered):
         return next((data for data, label in offered if label == folded), None)
-    if folded.isascii() and folded.isdigit():
+    if folded.isascii() and folded.isdigit() and len(folded) <= 3:
         index = int(folded) - 1
         return offered[index][0] if 0 <= index < len(offered) else None
     for data, label in offered:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 
 from db.repos import questions
+from handlers.choices import small_number
 from handlers.context import Context
 from handlers.errors import StaleChoice
 from handlers.events import Choice, in_rows
@@ -54,9 +55,9 @@ async def show_step(ctx: Context, arg: str) -> None:
     """`<guide id>:<step number>`: one step as one message, with Back / Next."""
     guide_id, _, raw_number = arg.rpartition(":")
     guide = ctx.services.guides.get(guide_id)
-    if guide is None or not raw_number.isascii() or not raw_number.isdigit():
+    if guide is None:
         raise StaleChoice()
-    number = min(max(int(raw_number), 1), len(guide.steps))
+    number = min(max(small_number(raw_number), 1), len(guide.steps))
     step = guide.steps[number - 1]
     last = number == len(guide.steps)
     ctx.say(

@@ -8,19 +8,26 @@ through the outbox; the first to press "Tôi nhận" takes it and the resident i
 from __future__ import annotations
 
 import re
+from datetime import datetime, time
 
 from db.models import Person, Unit
 from db.repos import help_requests, people, units
 from handlers import roles
+from handlers.choices import record_id, small_number
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import InvalidField, NotAllowed, StaleChoice
-from handlers.events import in_rows
+from handlers.events import Choice, in_rows
 from handlers.guides.library import CATEGORIES
 from handlers.textnorm import fold, has_control_chars, tidy
 
 FLOW = "help"
 _PHONE = re.compile(r"^\+?[\d\s.\-]{9,15}$")
+# Fair use: open requests created today (Vietnam time), from one chat and in one village.
+# Beyond them the resident is asked kindly to wait; nothing is stored or queued.
+MAX_OPEN_PER_CHAT_PER_DAY = 2
+MAX_OPEN_PER_VILLAGE_PER_DAY = 20
+PAGE_SIZE = 5  # /yeucau: open requests per page
 
 
 async def start(ctx: Context, _arg: str = "") -> None:
@@ -33,16 +40,22 @@ async def start(ctx: Context, _arg: str = "") -> None:
 
 
 async def on_commune(ctx: Context, value: str) -> None:
+    commune = await units.get(ctx.conn, value)
+    if commune is None or commune.parent_code != ctx.services.plan.root_unit:
+        raise StaleChoice()
     villages = await units.children(ctx.conn, value)
     if not villages:
         raise StaleChoice()
     ctx.state = "village"
+    ctx.data["commune"] = commune.code
     ctx.say("help_request.ask_village", in_rows([ctx.choice(u.code, u.name) for u in villages]))
 
 
 async def on_village(ctx: Context, value: str) -> None:
     village = await units.get(ctx.conn, value)
     if village is None or village.kind != "village":
+        raise StaleChoice()
+    if village.parent_code != ctx.data.get("commune"):
         raise StaleChoice()
     ctx.state = "offer"
     ctx.data["village"] = village.code
@@ -59,6 +72,8 @@ async def on_offer(ctx: Context, value: str) -> None:
     if value != "visit":
         ctx.end()
         ctx.say("help_request.bye")
+        return
+    if await _over_cap(ctx, str(ctx.data["village"])):
         return
     ctx.state = "topic"
     options = [
@@ -126,6 +141,8 @@ async def on_consent(ctx: Context, value: str) -> None:
         return
     village_code = str(ctx.data["village"])
     topic = str(ctx.data["topic"])
+    if await _over_cap(ctx, village_code):
+        return
     request_id = await help_requests.create(
         ctx.conn,
         request_key=f"{ctx.event.channel}:{ctx.event.chat_id}:help:{ctx.conversation.version}",
@@ -161,11 +178,27 @@ async def on_consent(ctx: Context, value: str) -> None:
     ctx.say(key, village=village.name if village else "", members=len(team))
 
 
+async def _over_cap(ctx: Context, village_code: str) -> bool:
+    """Too many open requests today from this chat or in this village: say so, end the flow."""
+    start_of_day = datetime.combine(ctx.today, time.min, tzinfo=ctx.tz)
+    chat = (ctx.event.channel, ctx.event.chat_id)
+    mine = await help_requests.count_open_since(ctx.conn, start_of_day, chat=chat)
+    if mine >= MAX_OPEN_PER_CHAT_PER_DAY:
+        ctx.end()
+        ctx.say("fair_use.help_chat_cap", n=mine)
+        return True
+    theirs = await help_requests.count_open_since(ctx.conn, start_of_day, village_code=village_code)
+    if theirs >= MAX_OPEN_PER_VILLAGE_PER_DAY:
+        village = await units.get(ctx.conn, village_code)
+        ctx.end()
+        ctx.say("fair_use.help_village_cap", village=village.name if village else "")
+        return True
+    return False
+
+
 async def take(ctx: Context, arg: str) -> None:
     """ "Tôi nhận": the first team member to press takes the request; the resident is told."""
-    if not (arg.isascii() and arg.isdigit()):
-        raise StaleChoice()
-    request = await help_requests.get(ctx.conn, int(arg))
+    request = await help_requests.get(ctx.conn, record_id(arg))
     person = ctx.person
     if request is None or person is None or not await _may_take(ctx, person, request.village_code):
         raise StaleChoice()
@@ -207,13 +240,30 @@ async def publish_contact(ctx: Context, args: str) -> None:
 
 
 async def open_requests(ctx: Context, _args: str = "") -> None:
-    """/yeucau: open help requests in my village, each with "Tôi nhận"."""
+    """/yeucau: open help requests in my village, each with "Tôi nhận", a page at a time."""
+    await _requests_page(ctx, 1)
+
+
+async def requests_page(ctx: Context, arg: str) -> None:
+    """The "Trang sau" / "Trang trước" buttons under /yeucau (`a:yeucau:<page>`)."""
+    if ctx.person is None or ctx.role not in roles.TEAM_ROLES:
+        raise StaleChoice()
+    await _requests_page(ctx, small_number(arg))
+
+
+async def _requests_page(ctx: Context, page: int) -> None:
     if ctx.person is None or ctx.person.unit_code is None:
         raise StaleChoice()
-    pending = await help_requests.open_in(ctx.conn, ctx.person.unit_code)
-    if not pending:
+    village = ctx.person.unit_code
+    total = await help_requests.count_open_in(ctx.conn, village)
+    if not total:
         ctx.say("help_request.none_open")
         return
+    pages = -(-total // PAGE_SIZE)
+    page = min(max(page, 1), pages)
+    pending = await help_requests.open_in(
+        ctx.conn, village, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
+    )
     for request in pending:
         topic = (
             ctx.label(f"category.{request.topic}")
@@ -228,6 +278,24 @@ async def open_requests(ctx: Context, _args: str = "") -> None:
             contact=request.contact,
             day=request.created_at.astimezone(ctx.tz),
         )
+    if pages > 1:
+        ctx.say(
+            "paging.requests_page",
+            [page_choices(ctx, "yeucau", page, pages)],
+            page=page,
+            pages=pages,
+            total=total,
+        )
+
+
+def page_choices(ctx: Context, action: str, page: int, pages: int) -> list[Choice]:
+    """Previous / next buttons of a paged list (actions: they stay valid)."""
+    row = []
+    if page > 1:
+        row.append(ctx.action(f"{action}:{page - 1}", ctx.text("paging.previous")))
+    if page < pages:
+        row.append(ctx.action(f"{action}:{page + 1}", ctx.text("paging.next")))
+    return row
 
 
 async def _may_take(ctx: Context, person: Person, village_code: str) -> bool:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from db.models import Unit
 from db.repos import units
 from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import NotAllowed
+from handlers.errors import NotAllowed, StaleChoice
 from handlers.events import in_rows
 from handlers.services import invites
 
@@ -19,32 +20,43 @@ USES = (1, 5, 10, 30)
 MAX_UNIT_CHOICES = 40
 
 
-async def start(ctx: Context, _args: str = "") -> None:
-    """/moi: choose the role, then the unit, then how many people."""
-    if ctx.person is None or not roles.can_invite(ctx.role):
-        raise NotAllowed(action="invite")
-    allowed = [
+def _roles_for(ctx: Context) -> list[str]:
+    """The roles this person may invite (never a resident, never an admin: the CLI does that)."""
+    return [
         r
         for r in roles.ROLES
         if r != roles.RESIDENT and r != roles.ADMIN and roles.outranks_or_equals(ctx.role, r)
     ]
+
+
+async def _candidates(ctx: Context, role: str) -> list[Unit]:
+    """The units of the person's area a `role` can be bound to."""
+    assert ctx.person is not None
+    own = await units.get(ctx.conn, ctx.person.unit_code or "")
+    if own is None:
+        raise NotAllowed(action="invite_area")
+    kinds = roles.UNIT_KINDS[role]
+    return [u for u in await units.subtree(ctx.conn, own) if u.kind in kinds]
+
+
+async def start(ctx: Context, _args: str = "") -> None:
+    """/moi: choose the role, then the unit, then how many people."""
+    if ctx.person is None or not roles.can_invite(ctx.role):
+        raise NotAllowed(action="invite")
     ctx.goto(FLOW, "role")
-    options = [[ctx.choice(r, ctx.label(f"role.{r}"))] for r in allowed]
+    options = [[ctx.choice(r, ctx.label(f"role.{r}"))] for r in _roles_for(ctx)]
     options.append([ctx.choice("cancel", ctx.label("cancel"))])
     ctx.say("invite.ask_role", options)
 
 
 async def on_role(ctx: Context, value: str) -> None:
-    if value not in roles.ROLES:
+    if value == "cancel":
         ctx.end()
         ctx.say("flow.cancelled")
         return
-    assert ctx.person is not None
-    own = await units.get(ctx.conn, ctx.person.unit_code or "")
-    if own is None:
-        raise NotAllowed(action="invite_area")
-    kinds = roles.UNIT_KINDS[value]
-    candidates = [u for u in await units.subtree(ctx.conn, own) if u.kind in kinds]
+    if ctx.person is None or value not in _roles_for(ctx):
+        raise StaleChoice()
+    candidates = await _candidates(ctx, value)
     if not candidates:
         raise NotAllowed(action="invite_area")
     ctx.data["role"] = value
@@ -67,18 +79,25 @@ def _ask_uses(ctx: Context) -> None:
 
 
 async def on_unit(ctx: Context, value: str) -> None:
+    role = str(ctx.data.get("role", ""))
+    if ctx.person is None or role not in _roles_for(ctx):
+        raise StaleChoice()
+    if value not in {u.code for u in await _candidates(ctx, role)}:
+        raise StaleChoice()
     ctx.data["unit"] = value
     _ask_uses(ctx)
 
 
 async def on_uses(ctx: Context, value: str) -> None:
     assert ctx.person is not None
+    if value not in {str(n) for n in USES}:
+        raise StaleChoice()
     invite = await invites.create(
         ctx.conn,
         inviter=ctx.person,
         role=str(ctx.data["role"]),
         unit_code=str(ctx.data["unit"]),
-        uses=int(value) if value.isdigit() else 1,
+        uses=int(value),
         expires_in=EXPIRES,
         now=ctx.now,
     )

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass, field
 
 from handlers import roles
+from handlers.choices import record_id
 from handlers.context import Context
 from handlers.errors import InvalidField, StaleChoice
 from handlers.report import skills_text
@@ -119,7 +120,7 @@ async def quick_report(ctx: Context, args: str) -> None:
 
 async def undo(ctx: Context, arg: str) -> None:
     """The Undo button under a quick report: delete that report (audited)."""
-    if ctx.person is None or not (arg.isascii() and arg.isdigit()):
+    if ctx.person is None:
         raise StaleChoice()
-    visit = await reporting.delete(ctx.conn, ctx.person, int(arg), ctx.now)
+    visit = await reporting.delete(ctx.conn, ctx.person, record_id(arg), ctx.now)
     ctx.say("report.undone", name=visit.head_name)

@@ -9,6 +9,7 @@ from datetime import date
 
 from db.repos import households, units
 from handlers import roles
+from handlers.choices import record_id
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.errors import InvalidField, StaleChoice
@@ -91,9 +92,12 @@ async def on_pick_household(ctx: Context, value: str) -> None:
     if value == "cancel":
         await _cancel(ctx)
         return
-    household_id = int(value[1:])
+    if not value.startswith("h"):
+        raise StaleChoice()
+    household_id = record_id(value[1:])
     household = await households.get(ctx.conn, household_id)
-    if household is None:
+    # Only a household of the member's own village (the options offered came from it).
+    if household is None or ctx.person is None or household.village_code != ctx.person.unit_code:
         raise StaleChoice()
     draft.household_id, draft.head_name, draft.address = (
         household_id,

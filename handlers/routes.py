@@ -112,6 +112,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("g", guides_chat.show_step)
     dispatcher.action("help", helpdesk.start)
     dispatcher.action("take", helpdesk.take)
+    dispatcher.action("yeucau", helpdesk.requests_page)
     dispatcher.action("nop", deliverables.from_reminder)
     dispatcher.action("nudge", deliverables.nudge)
     dispatcher.free_text = guides_chat.answer_question

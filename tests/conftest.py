@@ -72,6 +72,9 @@ async def reset(db: Database) -> None:
 
 
 def settings_for(url: str, **overrides: object) -> Settings:
+    # Fair use is off unless a test turns it on (tests/handlers/test_fair_use.py): many tests
+    # play a whole conversation in a fraction of a second.
+    overrides = {"fair_use_messages": 0, "fair_use_metered_messages": 0, **overrides}
     return Settings(_env_file=None, database_url=url, **overrides)  # type: ignore[call-arg]
 
 

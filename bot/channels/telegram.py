@@ -3,8 +3,8 @@
 Long polling is our own loop rather than PTB's Updater, so that the offset given back to
 Telegram only moves past an update after its handler's transaction has committed: a crash
 mid-batch makes Telegram deliver those updates again, and the dispatcher's update ledger
-turns the second delivery into a no-op. Within a batch, chats run in parallel and each
-chat's updates in order.
+turns the second delivery into a no-op. Chats run side by side, each chat's updates in order,
+and polling goes on while they run (see ``TelegramChannel.poll``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections import defaultdict
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -211,54 +211,138 @@ class TelegramChannel:
             )
 
     async def poll(self, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:
-        """Long-poll until `stop` is set; acknowledge only what has been handled."""
-        offset: int | None = None
+        """Long-poll until `stop` is set; acknowledge only what has been handled.
+
+        Fetched updates go to one worker per chat (in order within a chat, chats side by side)
+        while polling goes on, so a busy or flooding chat does not hold the others up. The
+        offset given to Telegram is the lowest update not yet handled, so Telegram keeps
+        handing back the ones in progress: they are recognised by their id and skipped.
+        """
+        pipeline = _Pipeline(self.process)
         backoff = 1.0
         await self.bot.delete_webhook()
         stopped = asyncio.ensure_future(stop.wait())
-        while not stop.is_set():
-            fetch = asyncio.ensure_future(
-                self.bot.get_updates(
-                    offset=offset, timeout=poll_timeout, allowed_updates=ALLOWED_UPDATES
+        try:
+            while not stop.is_set():
+                fetch = asyncio.ensure_future(
+                    self.bot.get_updates(
+                        offset=pipeline.offset,
+                        timeout=poll_timeout,
+                        allowed_updates=ALLOWED_UPDATES,
+                    )
                 )
-            )
-            await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not fetch.done():
-                # Stopping: what this poll would have returned is fetched again next start.
-                fetch.cancel()
-                await asyncio.gather(fetch, return_exceptions=True)
-                break
-            try:
-                updates = fetch.result()
-                backoff = 1.0
-            except InvalidToken as error:
-                raise SystemExit("TELEGRAM_TOKEN was refused by Telegram: check it.") from error
-            except RetryAfter as error:
-                wait = error.retry_after
-                await asyncio.sleep(wait.total_seconds() if isinstance(wait, timedelta) else wait)
-                continue
-            except (TimedOut, NetworkError) as error:
-                log.warning("getUpdates failed (%s); retrying in %.0f s", error, backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 60)
-                continue
-            if not updates:
-                continue
-            await self.process_batch(updates)
-            offset = updates[-1].update_id + 1
-        stopped.cancel()
-        if offset is not None:
-            # Tell Telegram the last batch is done, so a restart does not see it again.
-            await self.bot.get_updates(offset=offset, timeout=0)
+                await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    # Stopping: what this poll would have returned is fetched again next start.
+                    fetch.cancel()
+                    await asyncio.gather(fetch, return_exceptions=True)
+                    break
+                try:
+                    updates = fetch.result()
+                    backoff = 1.0
+                except InvalidToken as error:
+                    raise SystemExit("TELEGRAM_TOKEN was refused by Telegram: check it.") from error
+                except RetryAfter as error:
+                    wait = error.retry_after
+                    seconds = wait.total_seconds() if isinstance(wait, timedelta) else wait
+                    await asyncio.sleep(seconds)
+                    continue
+                except (TimedOut, NetworkError) as error:
+                    log.warning("getUpdates failed (%s); retrying in %.0f s", error, backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 60)
+                    continue
+                if not pipeline.add(updates) and pipeline.busy:
+                    # Only updates already in hand came back: wait until one is done.
+                    await pipeline.wait_progress(stopped, POLL_AGAIN)
+        finally:
+            stopped.cancel()
+            await pipeline.drain(DRAIN_TIMEOUT)
+        if pipeline.offset is not None:
+            # Tell Telegram what is done, so a restart does not see it again.
+            await self.bot.get_updates(offset=pipeline.offset, timeout=0)
 
-    async def process_batch(self, updates: Sequence[Update]) -> None:
-        by_chat: dict[int, list[Update]] = defaultdict(list)
+
+# Polling while updates are in progress: how long to wait for one to finish before asking
+# Telegram again (a new chat's message waits at most about this long behind a busy one).
+POLL_AGAIN = 0.25
+DRAIN_TIMEOUT = 10.0  # on stop, how long updates in progress may take to finish
+MAX_CONCURRENT = 8  # updates handled at the same time (the database pool lends 10)
+
+
+class _Pipeline:
+    """Updates in progress: one worker per chat, and the offset that is safe to acknowledge."""
+
+    def __init__(self, process: Callable[[Update], Awaitable[None]]) -> None:
+        self.process = process
+        self.unfinished: set[int] = set()
+        self.highest: int | None = None
+        self._queues: dict[int, deque[Update]] = {}
+        self._workers: set[asyncio.Task[None]] = set()
+        self._progress = asyncio.Event()
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.unfinished)
+
+    @property
+    def offset(self) -> int | None:
+        """The lowest update not yet handled; every update below it has committed."""
+        if self.unfinished:
+            return min(self.unfinished)
+        return None if self.highest is None else self.highest + 1
+
+    def add(self, updates: Sequence[Update]) -> int:
+        """Hand new updates to their chat's worker; returns how many were new."""
+        fresh = 0
         for update in updates:
+            if self.highest is not None and update.update_id <= self.highest:
+                continue  # in progress (or done, and acknowledged by the next call)
+            self.highest = update.update_id
+            self.unfinished.add(update.update_id)
             chat = update.effective_chat
-            by_chat[chat.id if chat else 0].append(update)
+            chat_id = chat.id if chat else 0
+            queue = self._queues.get(chat_id)
+            if queue is None:
+                queue = self._queues[chat_id] = deque()
+                worker = asyncio.create_task(self._run(chat_id, queue))
+                self._workers.add(worker)
+                worker.add_done_callback(self._workers.discard)
+            queue.append(update)
+            fresh += 1
+        return fresh
 
-        async def run_chat(chat_updates: list[Update]) -> None:
-            for update in chat_updates:
-                await self.process(update)
+    async def _run(self, chat_id: int, queue: deque[Update]) -> None:
+        try:
+            while queue:
+                update = queue[0]
+                try:
+                    async with self._slots:
+                        await self.process(update)
+                except Exception:
+                    # Not handled again: the dispatcher has already committed or rolled back.
+                    log.exception("update %s failed", update.update_id)
+                queue.popleft()
+                self.unfinished.discard(update.update_id)
+                self._progress.set()
+        finally:
+            self._queues.pop(chat_id, None)
 
-        await asyncio.gather(*(run_chat(items) for items in by_chat.values()))
+    async def wait_progress(self, stopped: asyncio.Future[Any], seconds: float) -> None:
+        """Until an update in hand is done, `stopped` fires, or `seconds` have passed."""
+        self._progress.clear()
+        progress = asyncio.ensure_future(self._progress.wait())
+        try:
+            await asyncio.wait({progress, stopped}, timeout=seconds)
+        finally:
+            progress.cancel()
+
+    async def drain(self, seconds: float) -> None:
+        """Let the updates in hand finish (they commit, or roll back when cancelled)."""
+        if not self._workers:
+            return
+        _done, pending = await asyncio.wait(set(self._workers), timeout=seconds)
+        for worker in pending:
+            worker.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 Handle = Callable[[Incoming], Awaitable[list[Reply]]]
 CHANNEL = "zalo"
 MAX_BACKOFF = 300.0
+MAX_CONCURRENT = 8  # messages handled at the same time while polling
+DRAIN_TIMEOUT = 10.0  # on stop, how long messages in hand may take to finish
 _RECENT = 10_000
 
 
@@ -85,6 +87,9 @@ class ZaloChannel:
         self.handle = handle
         self._answered: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._chat_locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
+        # Chats handled at the same time; taken inside a chat's lock, so the messages
+        # queued behind a busy chat hold no place.
+        self._slots = asyncio.Semaphore(MAX_CONCURRENT)
 
     # --- inbound -------------------------------------------------------------------------
     async def process(self, update: ZaloUpdate) -> None:
@@ -97,7 +102,7 @@ class ZaloChannel:
         lock, users = self._chat_locks.setdefault(event.chat_id, (asyncio.Lock(), [0]))
         users[0] += 1
         try:
-            async with lock:
+            async with lock, self._slots:
                 replies = await self.handle(event)
                 answered = (event.chat_id, event.update_key)
                 if answered in self._answered:
@@ -153,9 +158,12 @@ class ZaloChannel:
         """Long-poll until ``stop`` is set: one update per call, 408 is idle.
 
         429 and 5xx (and network failures) back off exponentially up to five minutes; a
-        refused token stops the process with a clear message.
+        refused token stops the process with a clear message. Each message is handled in a
+        task of its own while polling goes on (a chat's messages still in order, see
+        ``process``), so one flooding chat does not hold the others up.
         """
         backoff = 1.0
+        running: set[asyncio.Task[None]] = set()
         try:
             info = await self.api.get_webhook_info()
             if info.url:
@@ -191,9 +199,23 @@ class ZaloChannel:
                     continue
                 backoff = 1.0
                 for update in updates:
-                    await self.process(update)
+                    task = asyncio.create_task(self._process_logged(update))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
         finally:
             stopped.cancel()
+            if running:
+                # Let messages in hand finish (each commits, or rolls back when cancelled).
+                _done, pending = await asyncio.wait(set(running), timeout=DRAIN_TIMEOUT)
+                for task in pending:
+                    task.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _process_logged(self, update: ZaloUpdate) -> None:
+        try:
+            await self.process(update)
+        except Exception:
+            log.exception("Zalo message %s failed", update.message_id)
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

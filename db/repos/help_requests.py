@@ -63,10 +63,47 @@ async def take(conn: AsyncConnection, request_id: int, person_id: int, now: date
     return result.rowcount == 1
 
 
-async def open_in(conn: AsyncConnection, village_code: str) -> list[HelpRequest]:
+async def open_in(
+    conn: AsyncConnection, village_code: str, *, limit: int | None = None, offset: int = 0
+) -> list[HelpRequest]:
+    """Open requests of a village, oldest first (a page of them with `limit`/`offset`)."""
     rows = await conn.execute(
         sa.select(help_requests)
         .where(help_requests.c.village_code == village_code, help_requests.c.status == "open")
         .order_by(help_requests.c.id)
+        .limit(limit)
+        .offset(offset)
     )
     return [_request(row) for row in rows]
+
+
+async def count_open_in(conn: AsyncConnection, village_code: str) -> int:
+    found = await conn.execute(
+        sa.select(sa.func.count())
+        .select_from(help_requests)
+        .where(help_requests.c.village_code == village_code, help_requests.c.status == "open")
+    )
+    return int(found.scalar_one())
+
+
+async def count_open_since(
+    conn: AsyncConnection,
+    since: datetime,
+    *,
+    village_code: str | None = None,
+    chat: tuple[str, str] | None = None,
+) -> int:
+    """Open requests created since `since`, of one village or from one chat."""
+    query = (
+        sa.select(sa.func.count())
+        .select_from(help_requests)
+        .where(help_requests.c.status == "open", help_requests.c.created_at >= since)
+    )
+    if village_code is not None:
+        query = query.where(help_requests.c.village_code == village_code)
+    if chat is not None:
+        query = query.where(
+            help_requests.c.resident_channel == chat[0],
+            help_requests.c.resident_chat_id == chat[1],
+        )
+    return int((await conn.execute(query)).scalar_one())

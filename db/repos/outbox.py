@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.repos import offers
 from db.repos._sql import upsert
 from db.schema import outbox
 
@@ -38,7 +39,8 @@ async def enqueue(
 ) -> bool:
     """Queue a message once per key; False if that key was queued before.
 
-    A row with `expires_at` is not sent from that instant on (a notice gone stale).
+    A row with `expires_at` is not sent from that instant on (a notice gone stale). The
+    message's actions are recorded as offered to that chat (db/repos/offers.py).
     """
     stmt = (
         upsert(conn, outbox)
@@ -53,7 +55,11 @@ async def enqueue(
         )
         .on_conflict_do_nothing(index_elements=[outbox.c.key])
     )
-    return (await conn.execute(stmt)).rowcount == 1
+    queued = (await conn.execute(stmt)).rowcount == 1
+    # Its lasting options may be pressed whenever it arrives: they count as offered to the chat.
+    actions = [data for row in payload.get("choices", ()) for data, _label in row]
+    await offers.record(conn, channel, chat_id, (d for d in actions if d.startswith("a:")), now)
+    return queued
 
 
 async def claim(

@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.models import Household, Person
-from db.repos import audit, households, people, privacy
+from db.repos import audit, households, offers, people, privacy
 from handlers.errors import DomainError
 from handlers.services import people_admin
 
@@ -114,6 +114,9 @@ async def forget_chat(
     for each_channel, each_chat in chats:
         for key, count in (await privacy.forget_chat_rows(conn, each_channel, each_chat)).items():
             done[key] = done.get(key, 0) + count
+        done["offers"] = done.get("offers", 0) + await offers.forget_chat(
+            conn, each_channel, each_chat
+        )
     done["ledger_rows_blanked"] = await privacy.blank_ledger_mentions(conn, mentions)
     done["conversations_reset"] = await privacy.reset_conversations_mentioning(conn, mentions)
     await audit.record(

@@ -8,7 +8,8 @@ explains each one and why. Defaults:
 - conversations (flow state, drafts) idle for 30 days: deleted;
 - the update ledger and finished outbox rows: 45 days (the Zalo usage meter counts the
   current month from them, so never fewer than 32); invites 45 days after they expired;
-- residents' questions (already masked, not linked to anyone): 365 days, for content editors.
+- residents' questions (already masked, not linked to anyone): 365 days, for content editors;
+- options offered to a chat (db/repos/offers.py): as long as they can be pressed, OFFER_DAYS.
 Reports, households, the audit log and deliverables are the campaign's records: kept, and
 erased one by one on request (handlers/services/privacy.py).
 """
@@ -20,7 +21,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos import privacy, retention
+from db.repos import offers, privacy, retention
+from handlers.dispatcher import OFFER_DAYS
 
 LEDGER_DAYS = 45
 QUESTION_DAYS = 365
@@ -55,4 +57,5 @@ async def prune(
         questions_before=now - timedelta(days=policy.question_days),
         conversations_before=now - timedelta(days=policy.conversation_days),
     )
+    pruned["offers"] = await offers.prune(conn, before=now - timedelta(days=OFFER_DAYS))
     return {**pruned, "help_anonymised": anonymised, "help_expired": expired}

@@ -79,6 +79,8 @@ class FakeTelegram:
         self.calls: list[str] = []
         self.failures: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.hold_send: asyncio.Event | None = None
+        # sendMessage to these chats waits until the event is set, then goes through.
+        self.slow_chats: dict[int, asyncio.Event] = {}
         self._new_update = asyncio.Event()
         self._new_sent = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -101,6 +103,8 @@ class FakeTelegram:
         self._new_update.set()  # wake long polls left by killed clients, so shutdown is quick
         if self.hold_send is not None:
             self.hold_send.set()
+        for slow in self.slow_chats.values():
+            slow.set()
         await self._runner.cleanup()
 
     # --- simulated users --------------------------------------------------------------------
@@ -320,6 +324,9 @@ class FakeTelegram:
         if self.hold_send is not None:
             await self.hold_send.wait()
             raise _ApiError("held request released without delivery")
+        slow = self.slow_chats.get(int(params["chat_id"]))
+        if slow is not None:
+            await slow.wait()
         keyboard = (params.get("reply_markup") or {}).get("inline_keyboard", [])
         sent = Sent("sendMessage", int(params["chat_id"]), next(self.message_ids), text, keyboard)
         self._record("sendMessage", sent)

@@ -327,6 +327,7 @@ async def test_old_ledger_rows_finished_outbox_rows_and_questions_are_pruned(app
         "invites": 0,
         "help_anonymised": 0,
         "help_expired": 0,
+        "offers": 0,
     }
     async with app.db.read() as conn:
         assert await updates.replies_of(conn, "local", "c", "recent") == []

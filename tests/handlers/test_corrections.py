@@ -238,18 +238,18 @@ async def test_another_member_can_neither_see_nor_change_your_report(app: App) -
     await second.send("/sua")
     assert "Trần Thị Bích" in " ".join(labels(second))
     assert "Nguyễn Văn An" not in " ".join(labels(second))
-    # A forged pick of the other member's report, in the same open step.
+    # A forged pick of the other member's report, in the same open step: never offered.
     version = second.find("Trần Thị Bích").data.split(":")[0]
     await second.press_data(f"{version}:{theirs}")
-    assert "Không tìm thấy báo cáo này" in second.text
+    assert "Nút này đã cũ" in second.text and "Nguyễn Văn An" not in second.text
 
     await second.send("/xoa")
     version = second.find("Trần Thị Bích").data.split(":")[0]
     await second.press_data(f"{version}:{theirs}")
-    assert "Không tìm thấy báo cáo này" in second.text
+    assert "Nút này đã cũ" in second.text and "Nguyễn Văn An" not in second.text
 
     await second.press_data(undo_theirs)
-    assert "Không tìm thấy báo cáo này" in second.text
+    assert "Nút này đã cũ" in second.text and "Nguyễn Văn An" not in second.text
     assert await figures(app) == saved
     assert await trail(app, theirs) == []
 
@@ -288,7 +288,7 @@ async def test_a_leader_of_another_village_cannot(app: App) -> None:
     await other.send("/xoa")
     version = other.find("Lê Văn Cường").data.split(":")[0]
     await other.press_data(f"{version}:{visit_id}")
-    assert "Không tìm thấy báo cáo này" in other.text
+    assert "Nút này đã cũ" in other.text and "Nguyễn Văn An" not in other.text
     assert (await figures(app))["reports"] == 1
 
 

@@ -1,7 +1,7 @@
 """update ledger keyed by chat
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 Create Date: 2026-12-03 22:40:00.000000
 
 The ledger of handled updates was keyed by (channel, update_key); an update key that came again
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

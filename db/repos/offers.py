@@ -1,0 +1,77 @@
+"""The lasting options (actions) each chat was offered: a pressed action must be one of them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from db.repos._sql import insert_for, per_dialect
+from db.schema import offered_choices
+
+MAX_DATA = 128  # longer data is never offered (Telegram allows 64 bytes), so never accepted
+
+_FIND = sa.select(offered_choices.c.offered_at).where(
+    offered_choices.c.channel == sa.bindparam("channel"),
+    offered_choices.c.chat_id == sa.bindparam("chat_id"),
+    offered_choices.c.data == sa.bindparam("data"),
+)
+
+
+@per_dialect
+def _record(dialect: str) -> Any:
+    stmt = insert_for(dialect, offered_choices)
+    return stmt.on_conflict_do_update(
+        index_elements=[
+            offered_choices.c.channel,
+            offered_choices.c.chat_id,
+            offered_choices.c.data,
+        ],
+        set_={"offered_at": stmt.excluded.offered_at},
+    )
+
+
+async def record(
+    conn: AsyncConnection, channel: str, chat_id: str, data: Iterable[str], now: datetime
+) -> None:
+    """Remember that this chat was offered these options (again) at `now`."""
+    rows = [
+        {"channel": channel, "chat_id": chat_id, "data": item, "offered_at": now}
+        for item in dict.fromkeys(data)
+        if len(item) <= MAX_DATA
+    ]
+    if rows:
+        await conn.execute(_record(conn), rows)
+
+
+async def was_offered(
+    conn: AsyncConnection, channel: str, chat_id: str, data: str, *, since: datetime
+) -> bool:
+    """True if this chat was offered `data` at or after `since`."""
+    if len(data) > MAX_DATA:
+        return False
+    found = (
+        await conn.execute(_FIND, {"channel": channel, "chat_id": chat_id, "data": data})
+    ).scalar()
+    return found is not None and found >= since
+
+
+async def prune(conn: AsyncConnection, *, before: datetime) -> int:
+    """Forget options offered before `before`; returns how many."""
+    result = await conn.execute(
+        offered_choices.delete().where(offered_choices.c.offered_at < before)
+    )
+    return result.rowcount
+
+
+async def forget_chat(conn: AsyncConnection, channel: str, chat_id: str) -> int:
+    """Forget everything offered to one chat (a person's data erased on request)."""
+    result = await conn.execute(
+        offered_choices.delete().where(
+            offered_choices.c.channel == channel, offered_choices.c.chat_id == chat_id
+        )
+    )
+    return result.rowcount
