@@ -18,6 +18,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY bot ./bot
+COPY core ./core
 COPY handlers ./handlers
 COPY db ./db
 COPY bench ./bench

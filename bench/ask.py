@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.text import fold
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import GuideSearch, ask_json, load_lexicon
-from handlers.textnorm import fold
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDES = ROOT / "content" / "guides"

@@ -7,7 +7,7 @@ import os
 import signal
 
 from bot.channels.telegram import TelegramChannel, build_application
-from handlers.events import Incoming, Reply
+from core.events import Incoming, Reply
 
 
 async def echo(event: Incoming) -> list[Reply]:

@@ -15,8 +15,8 @@ from typing import Any
 from bot import logs
 from bot.app import App
 from bot.config import Settings
-from handlers import roles
-from handlers.errors import DomainError, UnitsFileError
+from core import roles
+from core.errors import DomainError, UnitsFileError
 from handlers.services import accounts, invites, people_admin, stats, unitsfile
 
 log = logging.getLogger("bot")

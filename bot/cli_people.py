@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.app import App
 from bot.cli_notify import _instant
-from handlers import roles
+from core import roles
 from handlers.services import people_admin, privacy, retention
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import App
+from core.errors import UnknownUnit
 from db.repos import units
-from handlers.errors import UnknownUnit
 from handlers.services import exports, summary
 
 

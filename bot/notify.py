@@ -29,7 +29,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.outbox import OutboxSender
-from handlers.events import Reply
+from core.events import Reply
 from handlers.services import notices, reminders, retention
 from handlers.services.expiry import expire_idle
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bot.logs import redact
+from core.events import Reply
 from db.engine import Database
 from db.repos import outbox
-from handlers.events import Reply
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ import html
 import re
 from dataclasses import dataclass
 
-from handlers.events import Reply
+from core.events import Reply
 
 _TAG = re.compile(r"</?(b|i|u|s|code|pre|a)(\s[^>]*)?>", re.IGNORECASE)
 _HREF = re.compile(r'<a\s+href="([^"]*)"\s*>(.*?)</a>', re.IGNORECASE | re.DOTALL)

@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.outbox import OutboxSender, Result, Send
+from core import roles
+from core.events import Reply
 from db.repos import outbox, people, units
 from db.repos import usage as usage_repo
-from handlers import roles
-from handlers.events import Reply
 from handlers.services.registry import Services
 
 log = logging.getLogger(__name__)

@@ -19,11 +19,11 @@ from __future__ import annotations
 
 from markupsafe import Markup
 
+from core.errors import StaleChoice
+from core.events import Reply, in_rows
 from db.repos import follows, units
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import StaleChoice
-from handlers.events import Reply, in_rows
 from handlers.services import announcements
 
 FLOW = "announce"

@@ -7,7 +7,7 @@ have offered, without a traceback.
 
 from __future__ import annotations
 
-from handlers.errors import StaleChoice
+from core.errors import StaleChoice
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on PostgreSQL; a larger number is never a record
 

@@ -10,9 +10,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.events import Choice, Incoming, Reply
 from db.models import Conversation, Person
 from db.repos import conversations, outbox, people
-from handlers.events import Choice, Incoming, Reply
 
 if TYPE_CHECKING:
     from handlers.services.registry import Services

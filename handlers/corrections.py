@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handlers import roles
+from core import roles
 from handlers.choices import record_id
 from handlers.context import Context
 from handlers.dispatcher import Flow

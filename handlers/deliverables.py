@@ -14,13 +14,13 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+from core import roles
+from core.errors import NotAllowed, StaleChoice
 from db.models import Unit
 from db.repos import deliverables as deliverables_repo
 from db.repos import units
-from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import NotAllowed, StaleChoice
 from handlers.services import deliverables, reminders
 from handlers.services.plan import Deadline
 

@@ -27,21 +27,19 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.errors import DomainError, NotRegistered, StaleChoice
+from core.events import Choice, Incoming, Reply
+from core.text import fold
+from core.timeouts import FLOW_TIMEOUT, OFFER_DAYS
 from db.models import Conversation
 from db.repos import conversations, offers, people, updates
 from db.repos.conversations import ConcurrentChange
 from handlers.context import Context
-from handlers.errors import DomainError, NotRegistered, StaleChoice
-from handlers.events import Choice, Incoming, Reply
 from handlers.fairuse import FairUse, Verdict
 from handlers.services.registry import Services
-from handlers.textnorm import fold
 
 log = logging.getLogger(__name__)
 
-FLOW_TIMEOUT = timedelta(minutes=30)
-# How long an offered action (menu shortcut, Undo, "Tôi nhận" under a notice) can be pressed.
-OFFER_DAYS = 45
 Step = Callable[[Context, str], Awaitable[None]]
 _COMMAND = re.compile(r"^/([A-Za-z_]+)(?:@\w+)?(?:\s+(.*))?$", re.DOTALL)
 # Words that work without a slash (Zalo users type them; "huỷ" cancels anywhere).

@@ -9,12 +9,12 @@ from datetime import date
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.errors import NotAllowed, UnknownUnit
+from core.events import Reply
 from db.models import Unit
 from db.repos import units
-from handlers import roles
 from handlers.context import Context
-from handlers.errors import NotAllowed, UnknownUnit
-from handlers.events import Reply
 from handlers.services import digest, exports, reporting
 
 log = logging.getLogger(__name__)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import re
 
+from core.errors import StaleChoice
+from core.events import Choice, in_rows
+from core.privacy import mask_numbers
 from db.repos import questions
 from handlers.choices import small_number
 from handlers.context import Context
-from handlers.errors import StaleChoice
-from handlers.events import Choice, in_rows
 from handlers.guides.library import CATEGORIES, Guide
-from handlers.privacy import mask_numbers
 
 _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
 

@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 from datetime import datetime, time
 
+from core import roles
+from core.errors import InvalidField, NotAllowed, StaleChoice
+from core.events import Choice, in_rows
+from core.text import fold, has_control_chars, tidy
 from db.models import Person, Unit
 from db.repos import help_requests, people, units
-from handlers import roles
 from handlers.choices import record_id, small_number
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import InvalidField, NotAllowed, StaleChoice
-from handlers.events import Choice, in_rows
 from handlers.guides.library import CATEGORIES
-from handlers.textnorm import fold, has_control_chars, tidy
 
 FLOW = "help"
 _PHONE = re.compile(r"^\+?[\d\s.\-]{9,15}$")

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from core import roles
+from core.errors import NotAllowed, StaleChoice
+from core.events import in_rows
 from db.models import Unit
 from db.repos import units
-from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import NotAllowed, StaleChoice
-from handlers.events import in_rows
 from handlers.services import invites
 
 FLOW = "invite"

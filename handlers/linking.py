@@ -12,10 +12,10 @@ stateDiagram-v2
 
 from __future__ import annotations
 
+from core.errors import NotRegistered, StaleChoice
 from db.models import Person
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import NotRegistered, StaleChoice
 from handlers.services import linking
 
 FLOW = "link"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from handlers import roles
+from core import roles
+from core.events import Choice, in_rows
 from handlers.context import Context
-from handlers.events import Choice, in_rows
 
 # Which menu entries each role sees, in order: (label key, command it runs).
 _TEAM = [

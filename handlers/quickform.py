@@ -5,14 +5,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from handlers import roles
+from core import roles
+from core.errors import InvalidField, StaleChoice
+from core.text import fold
 from handlers.choices import record_id
 from handlers.context import Context
-from handlers.errors import InvalidField, StaleChoice
 from handlers.report import skills_text
 from handlers.services import reporting
 from handlers.services.reporting import Draft
-from handlers.textnorm import fold
 
 CODES = {
     "dvc": "dvc",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from core import roles
+from core.errors import StaleChoice
+from core.events import in_rows
 from db.repos import people, units
-from handlers import linking, roles
+from handlers import linking
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import StaleChoice
-from handlers.events import in_rows
 from handlers.menu import menu_choices, show_menu
 from handlers.services import invites
 from handlers.services import linking as link_codes

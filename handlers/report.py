@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from core import roles
+from core.errors import InvalidField, StaleChoice
+from core.events import Choice, in_rows
 from db.repos import households, units
-from handlers import roles
 from handlers.choices import record_id
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import InvalidField, StaleChoice
-from handlers.events import Choice, in_rows
 from handlers.menu import cancel, menu_choices
 from handlers.services import reporting
 from handlers.services.reporting import Draft

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from core import roles
+from core.errors import StaleChoice
 from handlers import (
     announce,
     corrections,
@@ -15,12 +17,10 @@ from handlers import (
     quickform,
     registration,
     report,
-    roles,
     team_admin,
 )
 from handlers.context import Context
 from handlers.dispatcher import Command, Dispatcher, Step
-from handlers.errors import StaleChoice
 from handlers.services.registry import Services
 
 EVERYONE = None

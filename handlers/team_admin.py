@@ -17,12 +17,12 @@ handlers/services/privacy.py.
 
 from __future__ import annotations
 
+from core import roles
+from core.errors import StaleChoice
+from core.events import Choice
 from db.repos import units
-from handlers import roles
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.errors import StaleChoice
-from handlers.events import Choice
 from handlers.menu import menu_choices
 from handlers.services import people_admin, privacy
 

@@ -11,8 +11,8 @@ from typing import TextIO
 from bot.app import App
 from bot.outbox import OutboxSender
 from bot.render import LOCAL, as_texts
-from handlers.errors import DomainError
-from handlers.events import Incoming, Reply
+from core.errors import DomainError
+from core.events import Incoming, Reply
 from handlers.services.accounts import local_persona
 
 SWITCH = "!vai"

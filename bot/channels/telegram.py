@@ -23,7 +23,7 @@ from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, Re
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.render import TELEGRAM, plain, split
-from handlers.events import Attachment, Incoming, Reply
+from core.events import Attachment, Incoming, Reply
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from bot.channels.zalo_api import (
     ZaloUpdate,
 )
 from bot.render import ZALO, as_texts
-from handlers.events import Attachment, Incoming, Reply
+from core.events import Attachment, Incoming, Reply
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,8 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.roles import TEAM_ROLES
 from db.schema import people, unit_daily_stats, unit_stats, units, visits
-
-TEAM_ROLES = ("member", "deputy", "leader")
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,8 +35,8 @@ from typing import Any, Literal
 
 import yaml
 
+from core.text import strip_diacritics
 from handlers.guides.library import Guide, GuideLibrary
-from handlers.textnorm import strip_diacritics
 
 AnswerKind = Literal["guide", "choices", "none", "greeting", "thanks"]
 

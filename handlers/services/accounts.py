@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.errors import InvalidField, UnknownUnit
 from db.models import Person
 from db.repos import people, units
-from handlers import roles
-from handlers.errors import InvalidField, UnknownUnit
 
 
 async def grant_admin(

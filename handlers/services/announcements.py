@@ -11,12 +11,12 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.errors import NotAllowed, StaleChoice
 from db.models import Person, Unit
 from db.repos import announcements as repo
 from db.repos import follows, outbox, people, units
 from db.repos.announcements import Announcement
-from handlers import roles
-from handlers.errors import NotAllowed, StaleChoice
 
 AUDIENCES = ("members", "residents", "both")
 MAX_TEXT = 1500  # one Zalo message, with the heading

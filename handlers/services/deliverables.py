@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
 from db.models import Person, Unit
 from db.repos import deliverables as repo
 from db.repos import notices as notices_repo
 from db.repos import people, units
 from db.repos.notices import Recipient
-from handlers import roles
 from handlers.services.plan import Deadline, Plan
 
 # The positions a consolidated village team should have (plan §IV.1.2); others are optional.

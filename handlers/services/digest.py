@@ -23,14 +23,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.errors import NotAllowed, UnknownUnit
+from core.events import Reply
+from core.privacy import mask_numbers
 from db.models import Person, Unit
 from db.repos import digest as repo
 from db.repos import stats as stats_repo
 from db.repos import units
 from db.schema import AGGREGATES
-from handlers.errors import NotAllowed, UnknownUnit
-from handlers.events import Reply
-from handlers.privacy import mask_numbers
 from handlers.services import stats
 from handlers.services.plan import Plan
 from handlers.services.registry import Services

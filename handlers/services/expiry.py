@@ -7,10 +7,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.events import Reply
+from core.timeouts import FLOW_TIMEOUT
 from db.repos import conversations, idle, outbox
 from db.repos.conversations import ConcurrentChange
-from handlers.dispatcher import FLOW_TIMEOUT
-from handlers.events import Reply
 from handlers.services.registry import Services
 
 

@@ -20,11 +20,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.privacy import mask_numbers
 from db.models import Person, Unit
 from db.repos import exports as repo
 from db.repos import units
-from handlers import roles
-from handlers.privacy import mask_numbers
 from handlers.services import sheets, stats
 from handlers.services.plan import Plan
 from handlers.texts import Texts

@@ -8,10 +8,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import Invite, Person, Unit
-from db.repos import audit, invites, people, units
-from handlers import roles
-from handlers.errors import (
+from core import roles
+from core.errors import (
     DomainError,
     InvalidField,
     InviteExpired,
@@ -19,6 +17,8 @@ from handlers.errors import (
     NotAllowed,
     UnknownUnit,
 )
+from db.models import Invite, Person, Unit
+from db.repos import audit, invites, people, units
 
 # Codes people type on a phone: no 0/O, 1/I/L confusion.
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.errors import DomainError, InviteExpired, InviteNotFound, NotRegistered
 from db.models import Invite, Person
 from db.repos import invites, people
-from handlers import roles
-from handlers.errors import DomainError, InviteExpired, InviteNotFound, NotRegistered
 from handlers.services.invites import CODE_LENGTH, InviteRevoked, new_code, normalise_code
 
 PREFIX = "LK"

@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.errors import DomainError, InvalidField, InviteNotFound, UnknownUnit
+from core.privacy import mask_numbers
 from db.models import Invite, Person, Unit
 from db.repos import audit, invites, people, units
-from handlers import roles
-from handlers.errors import DomainError, InvalidField, InviteNotFound, UnknownUnit
-from handlers.privacy import mask_numbers
 from handlers.services.invites import normalise_code
 
 

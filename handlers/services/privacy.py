@@ -21,9 +21,9 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.errors import DomainError
 from db.models import Household, Person
 from db.repos import audit, households, offers, people, privacy
-from handlers.errors import DomainError
 from handlers.services import people_admin
 
 

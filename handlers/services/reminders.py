@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.events import Choice, Reply
 from db.models import Person
 from db.repos import notices as repo
 from db.repos import outbox
 from db.repos.notices import Recipient
-from handlers.events import Choice, Reply
 from handlers.services import notices, stats
 from handlers.services.digest import digest_text
 from handlers.services.notices import Occurrence

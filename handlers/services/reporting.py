@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
+from core.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound
+from core.text import fold, has_control_chars, tidy, tidy_lines
 from db.models import Household, Person, Visit
 from db.repos import audit, households, stats, units, visits
-from handlers import roles
-from handlers.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound
 from handlers.services.plan import Plan
-from handlers.textnorm import fold, has_control_chars, tidy, tidy_lines
 
 MAX_COUNT = 30
 EDIT_WINDOW = timedelta(hours=48)

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.timeouts import OFFER_DAYS
 from db.repos import offers, privacy, retention
-from handlers.dispatcher import OFFER_DAYS
 
 LEDGER_DAYS = 45
 QUESTION_DAYS = 365

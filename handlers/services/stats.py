@@ -6,9 +6,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.errors import UnknownUnit
 from db.models import Unit
 from db.repos import stats, units
-from handlers.errors import UnknownUnit
 from handlers.services.plan import Plan
 
 

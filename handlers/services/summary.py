@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
 from db.models import Unit
 from db.repos import deliverables, units
 from db.repos import summary as repo
-from handlers import roles
 from handlers.services import sheets, stats
 from handlers.services.plan import Deadline, Plan
 from handlers.texts import Texts

@@ -9,9 +9,9 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core.errors import UnitsFileError
 from db.repos import units
 from db.schema import FIGURES
-from handlers.errors import UnitsFileError
 
 COLUMNS = ("code", "name", "kind", "parent", *FIGURES)
 KINDS = ("province", "district", "commune", "village")

@@ -6,8 +6,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 
 from bot.app import App
+from core.events import Choice, Incoming, Reply
 from db.repos import people
-from handlers.events import Choice, Incoming, Reply
 from handlers.services import invites
 
 _ids = itertools.count(1)

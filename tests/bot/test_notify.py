@@ -14,9 +14,9 @@ import pytest
 from bot.app import App
 from bot.notify import NoticeScheduler
 from bot.outbox import OutboxSender
+from core.events import Reply
 from db.engine import Database
 from db.repos import outbox, people, units
-from handlers.events import Reply
 from handlers.services import reminders
 from tests.auxil.chat import Clock, join
 from tests.auxil.fake_telegram import FakeTelegram
@@ -116,7 +116,7 @@ async def test_a_leader_who_confirmed_the_roster_gets_no_more_roster_reminders(a
 
 
 async def test_the_plan_is_handed_in_as_a_document_or_typed_text(app: App) -> None:
-    from handlers.events import Attachment
+    from core.events import Attachment
 
     clock = Clock(datetime.fromisoformat("2024-09-22T09:00+07:00"))
     officer = await join(app, "commune_officer", "duc-chanh", "off-1", clock=clock)

@@ -15,10 +15,10 @@ import sqlalchemy as sa
 
 from bot.app import App
 from bot.outbox import DeliveryError, OutboxSender
+from core.events import Choice, Reply
 from db.engine import Database
 from db.repos import outbox
 from db.schema import outbox as outbox_table
-from handlers.events import Choice, Reply
 
 CHANNEL = "local"
 

@@ -18,9 +18,9 @@ from bot.app import App
 from bot.channels.zalo import ZaloChannel, ZaloTokenRefused
 from bot.channels.zalo_api import MAX_TEXT_LENGTH, ZaloBotApi
 from bot.usage import MeteredOutboxSender, UsageMeter
+from core.events import Reply
 from db.repos import outbox
 from db.schema import help_requests, processed_updates, visits
-from handlers.events import Reply
 from handlers.services import accounts, invites, stats
 from tests.auxil.fake_zalo import FakeZaloServer
 

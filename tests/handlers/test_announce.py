@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from bot.app import App
 from bot.channels.telegram import TelegramChannel
 from bot.outbox import DeliveryError, OutboxSender
+from core.errors import NotAllowed
+from core.events import Attachment, Reply
 from db.repos import people
 from db.schema import follows as follows_table
 from db.schema import outbox as outbox_table
-from handlers.errors import NotAllowed
-from handlers.events import Attachment, Reply
 from handlers.services import announcements
 from tests.auxil.chat import Chat, Clock, join
 

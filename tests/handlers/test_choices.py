@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import App
+from core import roles
+from core.timeouts import OFFER_DAYS
 from db.models import Conversation
 from db.repos import conversations, offers
 from db.schema import help_requests as help_requests_table
 from db.schema import invites as invites_table
-from handlers import roles
-from handlers.dispatcher import OFFER_DAYS
 from handlers.routes import commands_for
 from tests.auxil.chat import Chat, Clock, join, person_of
 

@@ -16,8 +16,8 @@ import pytest
 
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
+from core.events import Reply
 from db.repos import deliverables, people, units
-from handlers.events import Reply
 from handlers.services import digest, exports, invites, stats
 from tests.auxil.chat import Chat, Clock
 from tests.auxil.fake_telegram import FakeTelegram

@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from bot.app import App
+from core import roles
+from core.events import Attachment, Reply
 from db.repos import people
-from handlers import menu, report, roles
-from handlers.events import Attachment, Reply
+from handlers import menu, report
 from handlers.routes import COMMANDS, commands_for
 from handlers.services import stats
 from tests.auxil.chat import Chat, Clock, join

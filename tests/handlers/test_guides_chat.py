@@ -19,9 +19,9 @@ import sqlalchemy as sa
 
 from bot.app import App
 from bot.render import ZALO, as_texts, plain
+from core.events import Reply
 from db.repos import questions
 from db.schema import metadata
-from handlers.events import Reply
 from handlers.guides.library import Guide
 from tests.auxil.chat import Chat, join
 

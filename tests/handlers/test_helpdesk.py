@@ -12,10 +12,10 @@ import sqlalchemy as sa
 
 from bot.app import App
 from bot.outbox import OutboxSender
+from core.events import Reply
 from db.repos import help_requests
 from db.schema import help_requests as help_requests_table
 from db.schema import outbox as outbox_table
-from handlers.events import Reply
 from handlers.services import invites
 from tests.auxil.chat import Chat, Clock
 

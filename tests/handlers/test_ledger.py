@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 
 from bot.app import App
+from core.events import Incoming, Reply
 from db.schema import processed_updates
-from handlers.events import Incoming, Reply
 from tests.auxil.chat import join
 
 VILLAGE = "duc-chanh-thon-1"

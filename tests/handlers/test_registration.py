@@ -9,11 +9,11 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import App
+from core.errors import NotAllowed
 from db.models import Person
 from db.repos import audit, people, units
 from db.repos import invites as invite_repo
 from db.schema import invites as invites_table
-from handlers.errors import NotAllowed
 from handlers.services import invites
 from tests.auxil.chat import Chat, Clock, join, person_of
 

@@ -8,9 +8,9 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import App
+from core.text import display_name, tidy, tidy_lines
 from db.repos import people
 from db.schema import households
-from handlers.textnorm import display_name, tidy, tidy_lines
 from tests.auxil.chat import Chat, join
 
 VILLAGE = "duc-chanh-thon-1"

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from handlers.textnorm import display_name
+from core.text import display_name
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Incoming:
 
     def __post_init__(self) -> None:
         # The platform's account name is stored and shown to others: no bidi or zero-width
-        # characters, no control characters (handlers/textnorm.py).
+        # characters, no control characters (core/text.py).
         object.__setattr__(self, "display_name", display_name(self.display_name))
 
 
