@@ -77,3 +77,18 @@ async def save(
     )
     if inserted.rowcount != 1:
         raise ConcurrentChange()
+
+
+async def end(conn: AsyncConnection, channel: str, chat_id: str, now: datetime) -> None:
+    """End whatever flow the chat was in (its buttons go stale): the account left the team."""
+    await conn.execute(
+        conversations.update()
+        .where(conversations.c.channel == channel, conversations.c.chat_id == chat_id)
+        .values(
+            flow=None,
+            state=None,
+            data={},
+            version=conversations.c.version + 1,
+            updated_at=now,
+        )
+    )

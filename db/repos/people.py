@@ -184,15 +184,18 @@ async def listing(
     return rows
 
 
-async def unlink_account(conn: AsyncConnection, channel: str, external_id: str) -> int | None:
-    """Remove one chat account; returns the person it belonged to (None: no such account)."""
+async def unlink_account(
+    conn: AsyncConnection, channel: str, external_id: str
+) -> tuple[int, str] | None:
+    """Remove one chat account; returns the person it belonged to and its chat (None: no such
+    account)."""
     result = await conn.execute(
         accounts.delete()
         .where(accounts.c.channel == channel, accounts.c.external_id == external_id)
-        .returning(accounts.c.person_id)
+        .returning(accounts.c.person_id, accounts.c.chat_id)
     )
     row = result.first()
-    return int(row.person_id) if row else None
+    return (int(row.person_id), str(row.chat_id)) if row else None
 
 
 async def unlink_all(conn: AsyncConnection, person_id: int) -> int:

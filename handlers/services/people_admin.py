@@ -21,7 +21,7 @@ from core import roles
 from core.errors import DomainError, InvalidField, InviteNotFound, UnknownUnit
 from core.privacy import mask_numbers
 from db.models import Invite, Person, Unit
-from db.repos import audit, invites, people, units
+from db.repos import audit, conversations, invites, people, units
 from handlers.services.invites import normalise_code
 
 
@@ -190,6 +190,8 @@ async def remove(conn: AsyncConnection, actor: Person | None, person: Person, no
     """
     await check_area(conn, actor, person.unit_code)
     check_outranks(actor, person)
+    for channel, chat_id in await people.accounts_of(conn, person.id):
+        await conversations.end(conn, channel, chat_id, now)
     unlinked = await people.unlink_all(conn, person.id)
     await people.update(conn, person.id, role=roles.RESIDENT, position=None, preferred_channel=None)
     await audit.record(
@@ -207,9 +209,11 @@ async def remove(conn: AsyncConnection, actor: Person | None, person: Person, no
 
 async def unlink(conn: AsyncConnection, channel: str, external_id: str, now: datetime) -> int:
     """The shell unlinks one chat account; returns the person it belonged to."""
-    person_id = await people.unlink_account(conn, channel, external_id)
-    if person_id is None:
+    found = await people.unlink_account(conn, channel, external_id)
+    if found is None:
         raise PersonNotFound(who=f"{channel}:{external_id}")
+    person_id, chat_id = found
+    await conversations.end(conn, channel, chat_id, now)
     await audit.record(
         conn,
         person_id=None,

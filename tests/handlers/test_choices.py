@@ -25,6 +25,7 @@ from db.repos import conversations, offers
 from db.schema import help_requests as help_requests_table
 from db.schema import invites as invites_table
 from handlers.routes import commands_for
+from handlers.services import invites
 from tests.auxil.chat import Chat, Clock, join, person_of
 
 VILLAGE = "duc-chanh-thon-1"
@@ -288,6 +289,35 @@ UNREACHED = {("link", "channel")}
 PER_STATE = 6
 
 
+async def starts_with_args(app: App, role: str, clock: Clock) -> list[str]:
+    """Flows that start only from a command with an argument: a role-changing invite for the
+    member; removing a member and forgetting a household for the commune officer."""
+    if role == roles.MEMBER:
+        async with app.db.transaction() as conn:
+            invite = await invites.create(
+                conn,
+                inviter=None,
+                role=roles.LEADER,
+                unit_code=OTHER_VILLAGE,
+                uses=1,
+                expires_in=timedelta(days=7),
+                now=clock.now,
+            )
+        return [f"/dangky {invite.code}"]
+    if role == roles.COMMUNE_OFFICER:
+        # A member of its own, so that removing them leaves the explorers' chats as they were.
+        victim = await join(app, roles.MEMBER, VILLAGE, "explore-victim", clock=clock)
+        await victim.send("/bc Trần Thị Bé; xóm 2; dvc")
+        member = await person_of(app, victim)
+        async with app.db.read() as conn:
+            found = await conn.execute(
+                sa.text("SELECT id FROM households WHERE head_name = :n"), {"n": "Trần Thị Bé"}
+            )
+            household = int(found.scalar_one())
+        return [f"/xoatv {member.id}", f"/xoaho {household}"]  # type: ignore[attr-defined]
+    return []
+
+
 async def explore(app: App, clock: Clock) -> dict[tuple[str, str], tuple[Chat, Conversation]]:
     """Walk every flow each role can start, pressing offered options and typing sample text.
 
@@ -304,9 +334,11 @@ async def explore(app: App, clock: Clock) -> dict[tuple[str, str], tuple[Chat, C
         queue: deque[Conversation] = deque([await conversation(app, chat)])
         if role in roles.TEAM_ROLES:
             await chat.send("/bc Nguyễn Văn An; xóm 1; dvc")
-        for name in commands_for(role):
+        for text in [f"/{name}" for name in commands_for(role)] + await starts_with_args(
+            app, role, clock
+        ):
             await chat.send("/huy")
-            await chat.send(f"/{name}")
+            await chat.send(text)
             queue.append(await conversation(app, chat))
         visited: set[tuple[object, ...]] = set()
         per_state: dict[tuple[str, str], int] = {}

@@ -103,6 +103,19 @@ async def test_a_leader_removes_a_member_after_confirming(app: App) -> None:
     ]
 
 
+async def test_a_member_removed_mid_report_finds_the_report_ended(app: App) -> None:
+    chats = await team(app, Clock())
+    leader, member = chats["leader"], chats["member"]
+    await member.send("/baocao")
+    buttons = [c.label for reply in member.screen for c in reply.flat_choices()]
+    assert buttons
+    await leader.send(f"/xoatv {await person_id(app, member)}")
+    await leader.press("Xoá khỏi Tổ")
+    await member.press(buttons[0])
+    assert "Nút này đã cũ" in member.text
+    assert "trục trặc" not in member.text
+
+
 @pytest.mark.parametrize(
     ("actor", "target", "said"),
     [
