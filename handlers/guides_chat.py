@@ -14,6 +14,7 @@ from handlers.context import Context
 from handlers.errors import StaleChoice
 from handlers.events import Choice, in_rows
 from handlers.guides.library import CATEGORIES, Guide
+from handlers.guides.urgent import URGENT_GUIDES
 from handlers.privacy import mask_numbers
 
 _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
@@ -76,19 +77,31 @@ async def show_step(ctx: Context, arg: str) -> None:
 
 
 async def answer_question(ctx: Context, text: str) -> None:
-    """Any message that is not a command: find the guide, or say plainly there is none."""
-    answer = ctx.services.search.ask(text)
+    """Any message that is not a command: find the guide, or say plainly there is none.
+
+    A message that describes danger now gets the urgent steps first, then the guide.
+    """
+    search = ctx.services.search
+    answer = search.ask(text)
+    urgent = search.urgent(text) if answer.kind not in ("greeting", "thanks") else None
+    urgent_guide = _urgent_guide(ctx, urgent, answer.guide_id) if urgent else None
     await questions.record(
         ctx.conn,
         at=ctx.now,
         channel=ctx.event.channel,
         role=ctx.role,
         text=mask_numbers(text),
-        kind=answer.kind,
-        guide_id=answer.guide_id,
+        kind="urgent" if urgent else answer.kind,
+        guide_id=urgent_guide or answer.guide_id,
         score=answer.score,
     )
-    if answer.kind == "greeting":
+    if urgent:
+        ctx.say("urgent.now", [[ctx.action("help", ctx.label("ask_team"))]])
+        if urgent_guide:
+            await show_step(ctx, f"{urgent_guide}:1")
+        else:
+            show_none(ctx)
+    elif answer.kind == "greeting":
         ctx.say("guides.greeting", category_choices(ctx))
     elif answer.kind == "thanks":
         ctx.say("guides.thanks")
@@ -104,6 +117,38 @@ async def answer_question(ctx: Context, text: str) -> None:
         rows.append([ctx.action("gm", ctx.label("none_of_these"))])
         ctx.say("guides.choices", rows)
     else:
-        rows = category_choices(ctx)
-        rows.append([ctx.action("help", ctx.label("ask_team"))])
-        ctx.say("guides.none", rows)
+        show_none(ctx)
+
+
+def show_none(ctx: Context) -> None:
+    """No guide fits: the categories and the team."""
+    rows = category_choices(ctx)
+    rows.append([ctx.action("help", ctx.label("ask_team"))])
+    ctx.say("guides.none", rows)
+
+
+def _urgent_guide(ctx: Context, urgent: str, best: str | None) -> str | None:
+    """The guide to show after the urgent steps: the search's best guide when it is an
+    urgent one, else the detector's, else the best safety guide, else none."""
+    guides = ctx.services.guides
+    for candidate in (best if best in URGENT_GUIDES else None, urgent, best):
+        guide = guides.get(candidate or "")
+        if guide is not None and (guide.id in URGENT_GUIDES or guide.category == "safety"):
+            return guide.id
+    return next((g for g in URGENT_GUIDES if g in guides), None)
+
+
+async def urgent_in_flow(ctx: Context, text: str) -> None:
+    """Text typed by a resident in the middle of a flow: if it describes danger now, the
+    urgent steps come first (with the guide one tap away); the flow then goes on."""
+    if ctx.role != "resident":
+        return
+    urgent = ctx.services.search.urgent(text)
+    if urgent is None:
+        return
+    rows = []
+    guide = _urgent_guide(ctx, urgent, None)
+    if guide:
+        rows.append([ctx.action(f"g:{guide}:1", ctx.text("urgent.open_guide"))])
+    rows.append([ctx.action("help", ctx.label("ask_team"))])
+    ctx.say("urgent.now", rows)

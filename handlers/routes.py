@@ -116,5 +116,6 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("nop", deliverables.from_reminder)
     dispatcher.action("nudge", deliverables.nudge)
     dispatcher.free_text = guides_chat.answer_question
+    dispatcher.urgent_in_flow = guides_chat.urgent_in_flow
     dispatcher.attachment = _attachment_step(dispatcher)
     return dispatcher

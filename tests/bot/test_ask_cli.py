@@ -17,7 +17,7 @@ from tests.auxil.chat import Chat
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "tests" / "data" / "ask_eval.jsonl"
-KEYS = {"guide_id", "score", "alternatives"}
+KEYS = {"guide_id", "score", "alternatives", "urgent"}
 
 
 def ask(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -89,8 +89,8 @@ def test_standard_input_gets_one_answer_per_line_in_order(batch: list[dict]) -> 
     assert batch[0]["guide_id"] == "vneid-activate"
     assert batch[1]["guide_id"] == "vneid-passcode-reset"
     assert batch[2]["guide_id"] is None
-    assert batch[3] == {"guide_id": None, "score": 1.0, "alternatives": []}
-    assert batch[4] == {"guide_id": None, "score": 1.0, "alternatives": []}
+    assert batch[3] == {"guide_id": None, "score": 1.0, "alternatives": [], "urgent": None}
+    assert batch[4] == {"guide_id": None, "score": 1.0, "alternatives": [], "urgent": None}
 
 
 def test_windows_line_endings_give_the_same_answers(tmp_path: Path, batch: list[dict]) -> None:

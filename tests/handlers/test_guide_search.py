@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from handlers.guides.library import GuideLibrary
-from handlers.guides.search import GuideSearch, LexiconError, ask_json, load_lexicon
+from handlers.guides.search import (
+    GuideSearch,
+    LexiconError,
+    ask_json,
+    build_search,
+    load_lexicon,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 GUIDES = ROOT / "content" / "guides"
@@ -24,8 +30,8 @@ MEASURED_REFUSAL = 89.4
 
 @pytest.fixture(scope="module")
 def search() -> GuideSearch:
-    library = GuideLibrary.load(GUIDES)
-    return GuideSearch(library, load_lexicon(GUIDES / "_lexicon.yaml"))
+    """The search as the bot runs it: lexicon, authored examples and urgent rules."""
+    return build_search(GuideLibrary.load(GUIDES), GUIDES)
 
 
 def _cases() -> list[dict[str, Any]]:
@@ -67,7 +73,12 @@ def test_greetings_and_thanks_are_not_questions(
     answer = search.ask(message)
     assert answer.kind == kind
     assert answer.guide_id is None
-    assert ask_json(search, message) == {"guide_id": None, "score": 1.0, "alternatives": []}
+    assert ask_json(search, message) == {
+        "guide_id": None,
+        "score": 1.0,
+        "alternatives": [],
+        "urgent": None,
+    }
 
 
 def test_a_greeting_with_a_question_is_a_question(search: GuideSearch) -> None:
@@ -86,7 +97,7 @@ def test_empty_messages_get_no_guide(search: GuideSearch, message: str) -> None:
 def test_ask_json_has_exactly_the_agreed_fields(search: GuideSearch) -> None:
     for question in ("kich hoat vneid", "giá lúa hôm nay", "cảm ơn", "mua hàng online"):
         result = ask_json(search, question)
-        assert set(result) == {"guide_id", "score", "alternatives"}
+        assert set(result) == {"guide_id", "score", "alternatives", "urgent"}
         assert isinstance(result["score"], float)
         assert isinstance(result["alternatives"], list)
         assert result["guide_id"] not in result["alternatives"]

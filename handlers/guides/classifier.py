@@ -1,0 +1,140 @@
+"""A classifier that learns from the example questions authored for each guide.
+
+Example questions live in content/guides/_examples/<guide id>.yaml (and `_none.yaml` for
+questions no guide answers). At start-up they are read, normalised the way the lexical search
+reads a message (folded, dialect and chat abbreviations expanded, phrase synonyms rewritten)
+and used to fit character n-gram and word TF-IDF features with a logistic regression
+(scikit-learn). Character n-grams carry typos, missing tone marks and words run together;
+words and pairs of words carry meaning. The class "none" is learnt from `_none.yaml`.
+
+Errors:
+    ExamplesError -- an examples file is malformed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from scipy.sparse import hstack
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+NONE = "-"
+"""The label of questions no guide answers."""
+
+
+class ExamplesError(ValueError):
+    """An examples file does not follow content/guides/_examples/README.md."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One authored question and the guide it belongs to (None: no guide)."""
+
+    text: str
+    guide_id: str | None
+
+
+def load_examples(folder: Path) -> list[Example]:
+    """Every example in folder's *.yaml files, in file-name order; [] if there is no folder."""
+    if not folder.is_dir():
+        return []
+    examples: list[Example] = []
+    for path in sorted(folder.glob("*.yaml")):
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ExamplesError(f"{path}: {exc}") from exc
+        if not isinstance(data, dict) or "guide" not in data:
+            raise ExamplesError(f"{path}: needs 'guide:' (an id, or null) and 'examples:'")
+        guide = data["guide"]
+        if guide is not None and not isinstance(guide, str):
+            raise ExamplesError(f"{path}: 'guide' must be a guide id or null")
+        items = data.get("examples") or []
+        if not isinstance(items, list):
+            raise ExamplesError(f"{path}: 'examples' must be a list of questions")
+        for item in items:
+            text = _question(item)
+            if text is None:
+                raise ExamplesError(f"{path}: not a question: {item!r}")
+            if text:
+                examples.append(Example(text, guide))
+    return examples
+
+
+def _question(item: object) -> str | None:
+    """An examples entry as text; "gấp: ..." (read by YAML as a mapping) is put back together."""
+    if isinstance(item, str | int | float):
+        return str(item).strip()
+    if isinstance(item, dict) and len(item) == 1:
+        key, value = next(iter(item.items()))
+        if isinstance(key, str) and isinstance(value, str):
+            return f"{key}: {value}".strip()
+    return None
+
+
+class ExampleClassifier:
+    """Probabilities over guide ids (and NONE) for a question."""
+
+    def __init__(
+        self,
+        texts: Sequence[str],
+        labels: Sequence[str],
+        normalise: Callable[[str], str],
+        *,
+        c: float = 8.0,
+    ) -> None:
+        """Fit on texts (raw questions) and labels (guide ids or NONE).
+
+        A model fitted on the same normalised texts and labels is reused (a process that
+        builds the search several times, such as the tests, fits it once).
+        """
+        self._normalise = normalise
+        docs = tuple(normalise(t) for t in texts)
+        key = (docs, tuple(labels), c)
+        fitted = _FITTED.get(key)
+        if fitted is None:
+            fitted = _fit(docs, key[1], c)
+            _FITTED.clear()  # keep one model: content changes only between runs
+            _FITTED[key] = fitted
+        self._chars, self._words, model = fitted
+        self.labels: tuple[str, ...] = tuple(str(x) for x in model.classes_)
+        # the model's own arithmetic (a softmax over linear scores), without its per-call checks
+        self._weights = np.ascontiguousarray(model.coef_.T)
+        self._bias = model.intercept_
+        self._last: tuple[str, dict[str, float]] | None = None
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        """Label -> probability for one question (the last answer is kept for a repeat)."""
+        if self._last is not None and self._last[0] == text:
+            return self._last[1]
+        doc = self._normalise(text)
+        features = hstack([self._chars.transform([doc]), self._words.transform([doc])]).tocsr()
+        scores = np.asarray(features @ self._weights).ravel() + self._bias
+        scores = np.exp(scores - scores.max())
+        row = scores / scores.sum()
+        result = dict(zip(self.labels, (float(p) for p in row), strict=True))
+        self._last = (text, result)
+        return result
+
+
+_Fitted = tuple[TfidfVectorizer, TfidfVectorizer, LogisticRegression]
+_FITTED: dict[tuple[tuple[str, ...], tuple[str, ...], float], _Fitted] = {}
+
+
+def _fit(docs: Sequence[str], labels: Sequence[str], c: float) -> _Fitted:
+    chars = TfidfVectorizer(
+        analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, dtype=np.float32
+    )
+    words = TfidfVectorizer(
+        analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+",
+        dtype=np.float32,
+    )
+    features = hstack([chars.fit_transform(docs), words.fit_transform(docs)])
+    model = LogisticRegression(C=c, max_iter=2000)
+    model.fit(features, list(labels))
+    return chars, words, model
