@@ -7,6 +7,7 @@ Navigation buttons are actions (they stay valid: a guide can be reread at any ti
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from db.repos import questions
 from handlers.choices import small_number
@@ -129,13 +130,14 @@ def show_none(ctx: Context) -> None:
 
 def _urgent_guide(ctx: Context, urgent: str, best: str | None) -> str | None:
     """The guide to show after the urgent steps: the search's best guide when it is an
-    urgent one, else the detector's, else the best safety guide, else none."""
+    urgent one, else the detector's, else the best safety guide, else the first urgent
+    guide in the library (or "Bị lừa rồi", safety-report)."""
     guides = ctx.services.guides
     for candidate in (best if best in URGENT_GUIDES else None, urgent, best):
         guide = guides.get(candidate or "")
         if guide is not None and (guide.id in URGENT_GUIDES or guide.category == "safety"):
             return guide.id
-    return next((g for g in URGENT_GUIDES if g in guides), None)
+    return next((g for g in (*URGENT_GUIDES, "safety-report") if g in guides), None)
 
 
 async def urgent_in_flow(ctx: Context, text: str) -> None:
@@ -152,3 +154,50 @@ async def urgent_in_flow(ctx: Context, text: str) -> None:
         rows.append([ctx.action(f"g:{guide}:1", ctx.text("urgent.open_guide"))])
     rows.append([ctx.action("help", ctx.label("ask_team"))])
     ctx.say("urgent.now", rows)
+
+
+REVIEW_DAYS = 30
+REVIEW_PAGE = 10
+
+
+async def review_questions(ctx: Context, arg: str = "") -> None:
+    """/cauhoi [page]: the most frequent questions of the last 30 days that got no guide, a
+    low-confidence answer or a choice, masked as stored; for officers and admins, paged."""
+    page = int(arg) if arg.strip().isascii() and arg.strip().isdigit() else 1
+    groups = await questions.doubtful(
+        ctx.conn,
+        ctx.now - timedelta(days=REVIEW_DAYS),
+        low_score=ctx.services.search.tuning.low_confidence,
+    )
+    if not groups:
+        ctx.say("questions.none", days=REVIEW_DAYS)
+        return
+    pages = (len(groups) + REVIEW_PAGE - 1) // REVIEW_PAGE
+    page = min(max(page, 1), pages)
+    first = (page - 1) * REVIEW_PAGE
+    lines = []
+    for number, group in enumerate(groups[first : first + REVIEW_PAGE], first + 1):
+        guide = ctx.services.guides.get(group["guide_id"] or "")
+        lines.append(
+            ctx.text(
+                "questions.line",
+                number=number,
+                text=group["text"],
+                count=group["count"],
+                guide=guide.title if guide and group["kind"] != "none" else "",
+                score=f"{group['score']:.2f}",
+            )
+        )
+    rows = [[ctx.action(f"cauhoi:{page + 1}", ctx.text("questions.more"))]] if page < pages else []
+    ctx.say(
+        "questions.page",
+        rows,
+        header=ctx.text(
+            "questions.header",
+            period=ctx.text("questions.period_days", days=REVIEW_DAYS),
+            page=page,
+            pages=pages,
+        ),
+        lines=lines,
+        hint=ctx.text("questions.hint"),
+    )

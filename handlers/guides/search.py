@@ -95,6 +95,8 @@ class Tuning:
     min_combined: float = 0.25
     max_none: float = 0.5
     classifier_c: float = 8.0
+    # an answer below this score is "low confidence" for content editors (/cauhoi, questions)
+    low_confidence: float = 0.5
 
 
 Token = tuple[str, str | None]
