@@ -1,7 +1,7 @@
 """Benchmark guide search: dev and holdout figures, printed separately.
 
 Run: python -m bench ask [--errors] [--guides DIR] [--lexicon FILE] [--examples DIR]
-                         [--eval FILE ...] [--holdout FILE]
+                         [--eval FILE ...] [--holdout FILE] [--cv K]
 
 - dev: tests/data/ask_eval.jsonl and tests/data/ask_dev_extra.jsonl (every row, whatever its
   "set" says: all of it has been looked at while building the search);
@@ -13,7 +13,8 @@ Each row: {"q": question, "expect": guide id or null, "set", optional "kind" (gr
 without tone marks, out-of-scope refusal, p50/p95 latency of one answer (search and urgent
 check, as the chat does), urgent recall (share of "urgent": true questions flagged) and urgent
 false alarms (share of the other questions flagged). The guide search is compared with the
-lexical search alone (no examples) and with plain BM25.
+lexical search alone (no examples) and with plain BM25. `--cv K` adds a K-fold
+cross-validation over the authored examples (each fold asked of a search built without it).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import platform
 import re
 import statistics
 import time
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,7 @@ from pathlib import Path
 from handlers.guides.classifier import load_examples
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import GuideSearch, ask_json, load_lexicon
-from handlers.guides.urgent import load_rules
+from handlers.guides.urgent import URGENT_GUIDES, load_rules
 from handlers.textnorm import fold
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -215,6 +217,52 @@ def _asker(search: GuideSearch) -> Asker:
     return ask
 
 
+def cross_validate(
+    library: GuideLibrary, lexicon: Path, examples: Path, rules: Path, folds: int
+) -> Result:
+    """k-fold cross-validation over the authored examples: each fold's examples are asked of
+    a search that learnt from the other folds only (an estimate for questions never seen)."""
+    items = load_examples(examples)
+    items = [e for e in items if e.guide_id is None or e.guide_id in library]
+    order = sorted(range(len(items)), key=lambda i: (zlib.crc32(items[i].text.encode()), i))
+    parts = [order[k::folds] for k in range(folds)]
+    results = []
+    for part in parts:
+        held = set(part)
+        search = GuideSearch(
+            library,
+            load_lexicon(lexicon),
+            examples=[e for i, e in enumerate(items) if i not in held],
+            urgent_rules=load_rules(rules),
+        )
+        cases = [
+            Case(items[i].text, items[i].guide_id, urgent=items[i].guide_id in URGENT_GUIDES)
+            for i in part
+        ]
+        results.append(evaluate("cv", _asker(search), cases, passes=1))
+
+    def pooled(value: Callable[[Result], float], weight: Callable[[Result], int]) -> float:
+        total = sum(weight(r) for r in results)
+        return sum(value(r) * weight(r) for r in results if weight(r)) / total if total else 0.0
+
+    return Result(
+        name=f"{folds}-fold CV on examples",
+        in_scope=sum(r.in_scope for r in results),
+        top1=pooled(lambda r: r.top1, lambda r: r.in_scope),
+        top1_plain=float("nan"),
+        out_scope=sum(r.out_scope for r in results),
+        refused=pooled(lambda r: r.refused, lambda r: r.out_scope),
+        p50_ms=statistics.median(r.p50_ms for r in results),
+        p95_ms=max(r.p95_ms for r in results),
+        urgent=sum(r.urgent for r in results),
+        urgent_recall=pooled(lambda r: r.urgent_recall, lambda r: r.urgent),
+        calm=sum(r.calm for r in results),
+        false_alarms=pooled(lambda r: r.false_alarms, lambda r: r.calm),
+        misses=tuple(m for r in results for m in r.misses),
+        urgent_misses=tuple(m for r in results for m in r.urgent_misses),
+    )
+
+
 def _row(r: Result) -> str:
     return (
         f"{r.name:30} {r.top1:6.1f}% {r.top1_plain:8.1f}% {r.refused:7.1f}%"
@@ -229,10 +277,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lexicon", type=Path, help="default: GUIDES/_lexicon.yaml")
     parser.add_argument("--examples", type=Path, help="default: GUIDES/_examples")
     parser.add_argument(
-        "--eval", type=Path, action="append", help="dev set (repeatable; default: the two dev files)"
+        "--eval",
+        type=Path,
+        action="append",
+        help="dev set (repeatable; default: the two dev files)",
     )
     parser.add_argument("--holdout", type=Path, default=HOLDOUT, help="frozen holdout set")
     parser.add_argument("--errors", action="store_true", help="list every wrong answer (dev)")
+    parser.add_argument(
+        "--cv", type=int, metavar="K", help="also K-fold cross-validate over the examples"
+    )
     args = parser.parse_args(argv)
 
     start = time.perf_counter()
@@ -284,6 +338,23 @@ def main(argv: list[str] | None = None) -> int:
         if social:
             right = sum(search.ask(c.q).kind == c.kind for c in social)
             print(f"greetings and thanks recognised: {right}/{len(social)}")
+    if args.cv:
+        cv = cross_validate(
+            library,
+            args.lexicon or args.guides / "_lexicon.yaml",
+            args.examples or args.guides / "_examples",
+            args.guides / "_urgent.yaml",
+            args.cv,
+        )
+        print(
+            f"\nauthored examples, {args.cv}-fold cross-validation: {cv.in_scope} in scope,"
+            f" {cv.out_scope} out of scope, {cv.urgent} from urgent guides"
+        )
+        print(header)
+        print(_row(cv))
+        if args.errors:
+            for case, got in cv.misses:
+                print(f"  want {case.expect or '-':24} got {got or '-':24} {case.q}")
     if args.errors:
         print("\ndev errors (want, got, score, alternatives, question):")
         for case, got in ours["dev"].misses:

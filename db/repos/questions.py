@@ -56,7 +56,7 @@ async def doubtful(
     """Questions the bot had no guide for (kinds), or answered with a score below low_score
     (or by offering choices), grouped by their words (case and spacing ignored), most asked
     first: {"text", "count", "kind", "guide_id", "score", "last_asked"}, from the latest ask."""
-    doubt = questions.c.kind.in_(kinds)
+    doubt: sa.ColumnElement[bool] = questions.c.kind.in_(kinds)
     if low_score is not None:
         answered = questions.c.kind.in_(("guide", "choices"))
         doubt = sa.or_(

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -101,20 +102,44 @@ class ExampleClassifier:
             fitted = _fit(docs, key[1], c)
             _FITTED.clear()  # keep one model: content changes only between runs
             _FITTED[key] = fitted
-        self._chars, self._words, model = fitted
+        chars, words, model = fitted
         self.labels: tuple[str, ...] = tuple(str(x) for x in model.classes_)
-        # the model's own arithmetic (a softmax over linear scores), without its per-call checks
+        # Scoring one question repeats the fitted vectorisers' and model's arithmetic (sublinear
+        # tf times idf, L2-normalised per vectoriser; a softmax over linear scores) without
+        # scikit-learn's per-call input checks, which cost several milliseconds a question.
+        self._parts: list[tuple[Callable[[str], list[str]], dict[str, int], Any, int]] = []
+        offset = 0
+        for vectoriser in (chars, words):
+            vocabulary = {str(k): int(v) for k, v in vectoriser.vocabulary_.items()}
+            analyse = vectoriser.build_analyzer()
+            self._parts.append((analyse, vocabulary, vectoriser.idf_, offset))
+            offset += len(vocabulary)
         self._weights = np.ascontiguousarray(model.coef_.T)
         self._bias = model.intercept_
         self._last: tuple[str, dict[str, float]] | None = None
+
+    def _scores(self, doc: str) -> Any:
+        """Linear scores of the model for one normalised question."""
+        scores = self._bias.copy()
+        for analyse, vocabulary, idf, offset in self._parts:
+            counts: dict[int, int] = {}
+            for gram in analyse(doc):
+                index = vocabulary.get(gram)
+                if index is not None:
+                    counts[index] = counts.get(index, 0) + 1
+            if not counts:
+                continue
+            indices = np.fromiter(counts, dtype=np.int64, count=len(counts))
+            values = (1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64))) * idf[indices]
+            values /= np.sqrt(values @ values)
+            scores = scores + values @ self._weights[indices + offset]
+        return scores
 
     def probabilities(self, text: str) -> dict[str, float]:
         """Label -> probability for one question (the last answer is kept for a repeat)."""
         if self._last is not None and self._last[0] == text:
             return self._last[1]
-        doc = self._normalise(text)
-        features = hstack([self._chars.transform([doc]), self._words.transform([doc])]).tocsr()
-        scores = np.asarray(features @ self._weights).ravel() + self._bias
+        scores = self._scores(self._normalise(text))
         scores = np.exp(scores - scores.max())
         row = scores / scores.sum()
         result = dict(zip(self.labels, (float(p) for p in row), strict=True))
@@ -131,7 +156,10 @@ def _fit(docs: Sequence[str], labels: Sequence[str], c: float) -> _Fitted:
         analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, dtype=np.float32
     )
     words = TfidfVectorizer(
-        analyzer="word", ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+",
+        analyzer="word",
+        ngram_range=(1, 2),
+        sublinear_tf=True,
+        token_pattern=r"\S+",
         dtype=np.float32,
     )
     features = hstack([chars.fit_transform(docs), words.fit_transform(docs)])

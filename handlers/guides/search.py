@@ -484,7 +484,6 @@ class GuideSearch:
             tokens = self._analyzer.content(tokens)
         return " ".join(fold for fold, _ in tokens)
 
-
     def ask(self, text: str) -> Answer:
         """The best guide for a message, a choice of guides, a greeting or thanks, or none."""
         clauses = self._analyzer.clauses(text, typed=True)

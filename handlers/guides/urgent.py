@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
+
 import yaml
 
 from handlers.textnorm import fold
@@ -95,4 +96,3 @@ class UrgentDetector:
         if ruled == URGENT_GUIDES[0] and learnt is not None:
             return learnt
         return ruled
-
