@@ -23,6 +23,7 @@ import yaml
 from scipy.sparse import hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 NONE = "-"
 """The label of questions no guide answers."""
@@ -164,5 +165,6 @@ def _fit(docs: Sequence[str], labels: Sequence[str], c: float) -> _Fitted:
     )
     features = hstack([chars.fit_transform(docs), words.fit_transform(docs)])
     model = LogisticRegression(C=c, max_iter=2000)
-    model.fit(features, list(labels))
+    with threadpool_limits(1):  # a small problem: threads only contend (5 s against 1 s here)
+        model.fit(features, list(labels))
     return chars, words, model

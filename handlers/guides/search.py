@@ -485,7 +485,8 @@ class GuideSearch:
         return " ".join(fold for fold, _ in tokens)
 
     def ask(self, text: str) -> Answer:
-        """The best guide for a message, a choice of guides, a greeting or thanks, or none."""
+        """The best guide for a message, a choice of guides, a greeting or thanks, or none
+        (never none for a message the urgent rules flag: then its urgent guide)."""
         clauses = self._analyzer.clauses(text, typed=True)
         everything = [t for c, _ in clauses for t in c]
         if not everything:
@@ -495,10 +496,17 @@ class GuideSearch:
             return Answer(social, None, 1.0)
         terms = self._terms(clauses)
         if self._classifier is not None:
-            return self._hybrid(text, terms)
-        if not terms:
-            return Answer("none", None, 0.0)
-        return self._rank(terms)
+            answer = self._hybrid(text, terms)
+        elif terms:
+            answer = self._rank(terms)
+        else:
+            answer = Answer("none", None, 0.0)
+        if answer.kind == "none":
+            # danger now never gets "no guide"
+            urgent = self.urgent(text)
+            if urgent is not None and urgent in self._ids:
+                return Answer("guide", urgent, answer.score)
+        return answer
 
     def _hybrid(self, text: str, terms: Mapping[str, _Term]) -> Answer:
         """Rank on the classifier's probability and the lexical score together."""
