@@ -22,7 +22,6 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.repos import offers, privacy, retention
-from handlers.dispatcher import OFFER_DAYS
 
 LEDGER_DAYS = 45
 QUESTION_DAYS = 365
@@ -57,5 +56,7 @@ async def prune(
         questions_before=now - timedelta(days=policy.question_days),
         conversations_before=now - timedelta(days=policy.conversation_days),
     )
+    from handlers.dispatcher import OFFER_DAYS  # the dispatcher imports this module's package
+
     pruned["offers"] = await offers.prune(conn, before=now - timedelta(days=OFFER_DAYS))
     return {**pruned, "help_anonymised": anonymised, "help_expired": expired}
