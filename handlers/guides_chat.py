@@ -15,7 +15,6 @@ from handlers.context import Context
 from handlers.errors import StaleChoice
 from handlers.events import Choice, in_rows
 from handlers.guides.library import CATEGORIES, Guide
-from handlers.guides.urgent import URGENT_GUIDES
 from handlers.privacy import mask_numbers
 
 _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
@@ -82,10 +81,7 @@ async def answer_question(ctx: Context, text: str) -> None:
 
     A message that describes danger now gets the urgent steps first, then the guide.
     """
-    search = ctx.services.search
-    answer = search.ask(text)
-    urgent = search.urgent(text) if answer.kind not in ("greeting", "thanks") else None
-    urgent_guide = _urgent_guide(ctx, urgent, answer.guide_id) if urgent else None
+    answer, urgent = ctx.services.search.respond(text)
     await questions.record(
         ctx.conn,
         at=ctx.now,
@@ -93,13 +89,13 @@ async def answer_question(ctx: Context, text: str) -> None:
         role=ctx.role,
         text=mask_numbers(text),
         kind="urgent" if urgent else answer.kind,
-        guide_id=urgent_guide or answer.guide_id,
+        guide_id=answer.guide_id,
         score=answer.score,
     )
     if urgent:
         ctx.say("urgent.now", [[ctx.action("help", ctx.label("ask_team"))]])
-        if urgent_guide:
-            await show_step(ctx, f"{urgent_guide}:1")
+        if answer.guide_id:
+            await show_step(ctx, f"{answer.guide_id}:1")
         else:
             show_none(ctx)
     elif answer.kind == "greeting":
@@ -128,30 +124,17 @@ def show_none(ctx: Context) -> None:
     ctx.say("guides.none", rows)
 
 
-def _urgent_guide(ctx: Context, urgent: str, best: str | None) -> str | None:
-    """The guide to show after the urgent steps: the search's best guide when it is an
-    urgent one, else the detector's, else the best safety guide, else the first urgent
-    guide in the library (or "Bị lừa rồi", safety-report)."""
-    guides = ctx.services.guides
-    for candidate in (best if best in URGENT_GUIDES else None, urgent, best):
-        guide = guides.get(candidate or "")
-        if guide is not None and (guide.id in URGENT_GUIDES or guide.category == "safety"):
-            return guide.id
-    return next((g for g in (*URGENT_GUIDES, "safety-report") if g in guides), None)
-
-
 async def urgent_in_flow(ctx: Context, text: str) -> None:
     """Text typed by a resident in the middle of a flow: if it describes danger now, the
     urgent steps come first (with the guide one tap away); the flow then goes on."""
     if ctx.role != "resident":
         return
-    urgent = ctx.services.search.urgent(text)
+    answer, urgent = ctx.services.search.respond(text)
     if urgent is None:
         return
     rows = []
-    guide = _urgent_guide(ctx, urgent, None)
-    if guide:
-        rows.append([ctx.action(f"g:{guide}:1", ctx.text("urgent.open_guide"))])
+    if answer.guide_id:
+        rows.append([ctx.action(f"g:{answer.guide_id}:1", ctx.text("urgent.open_guide"))])
     rows.append([ctx.action("help", ctx.label("ask_team"))])
     ctx.say("urgent.now", rows)
 

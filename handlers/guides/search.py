@@ -354,6 +354,7 @@ class GuideSearch:
         self.tuning = tuning or Tuning()
         self._analyzer = _Analyzer(synonyms or {})
         self._ids: list[str] = [g.id for g in library.all()]
+        self._categories = {g.id: g.category for g in library.all()}
         self._classifier: ExampleClassifier | None = None
         if examples is not None:
             texts: list[str] = []
@@ -528,6 +529,23 @@ class GuideSearch:
     def probabilities(self, text: str) -> dict[str, float]:
         """The classifier's label -> probability for text ({} without examples)."""
         return self._classifier.probabilities(text) if self._classifier else {}
+
+    def respond(self, text: str) -> tuple[Answer, str | None]:
+        """What the chat answers: the answer, and the urgent guide when the message describes
+        danger now. Then the answer is one guide: the best match when it is a safety guide,
+        else the urgent guide."""
+        answer = self.ask(text)
+        if answer.kind in ("greeting", "thanks"):
+            return answer, None
+        urgent = self.urgent(text)
+        if urgent is None:
+            return answer, None
+        chosen = answer.guide_id
+        if chosen is None or self._categories.get(chosen) != "safety":
+            chosen = urgent if urgent in self._categories else chosen
+        if chosen is None:
+            return Answer("none", None, answer.score), urgent
+        return Answer("guide", chosen, answer.score), urgent
 
     def urgent(self, text: str) -> str | None:
         """The urgent guide for a message that describes danger now, or None."""
@@ -751,14 +769,14 @@ def ask_json(search: GuideSearch, question: str) -> dict[str, Any]:
     "urgent": id of the urgent guide or None}.
 
     "urgent" is set when the message describes danger now; the chat then sends the urgent
-    steps first and that guide (or "guide_id" when it is a better match among safety guides).
+    steps first, then "guide_id".
     """
-    answer = search.ask(question)
+    answer, urgent = search.respond(question)
     return {
         "guide_id": answer.guide_id if answer.kind in ("guide", "choices") else None,
         "score": float(answer.score),
         "alternatives": list(answer.alternatives),
-        "urgent": search.urgent(question),
+        "urgent": urgent,
     }
 
 
