@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
 
     start = time.perf_counter()
     library, search = build(args.guides, args.lexicon, args.examples)
+    search.wait_ready()
     built_ms = (time.perf_counter() - start) * 1000
     lexical = GuideSearch(library, load_lexicon(args.lexicon or args.guides / "_lexicon.yaml"))
 

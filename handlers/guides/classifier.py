@@ -13,6 +13,7 @@ Errors:
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,6 @@ from typing import Any
 
 import numpy as np
 import yaml
-from scipy.sparse import hstack
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 NONE = "-"
 """The label of questions no guide answers."""
@@ -90,25 +87,44 @@ class ExampleClassifier:
         *,
         c: float = 8.0,
     ) -> None:
-        """Fit on texts (raw questions) and labels (guide ids or NONE).
+        """Learn from texts (raw questions) and labels (guide ids or NONE).
 
-        A model fitted on the same normalised texts and labels is reused (a process that
-        builds the search several times, such as the tests, fits it once).
+        The fit happens on the first question (about a second, more on a busy machine), so a
+        process starts without it and one that never answers a question never loads
+        scikit-learn; `wait` fits at once. A model fitted on the same normalised texts and
+        labels is reused (a process that builds the search several times fits it once).
         """
         self._normalise = normalise
-        docs = tuple(normalise(t) for t in texts)
-        key = (docs, tuple(labels), c)
+        self.labels: tuple[str, ...] = ()
+        self._parts: list[tuple[Callable[[str], list[str]], dict[str, int], Any, int]] = []
+        self._weights: Any = None
+        self._bias: Any = None
+        self._last: tuple[str, dict[str, float]] | None = None
+        self._pending: tuple[tuple[str, ...], tuple[str, ...], float] | None = (
+            tuple(texts),
+            tuple(labels),
+            c,
+        )
+
+    def wait(self) -> None:
+        """Fit the model now if it is not fitted yet."""
+        with _LOCK:
+            if self._pending is not None:
+                self._build(*self._pending)
+                self._pending = None
+
+    def _build(self, texts: tuple[str, ...], labels: tuple[str, ...], c: float) -> None:
+        docs = tuple(self._normalise(t) for t in texts)
+        key = (docs, labels, c)
         fitted = _FITTED.get(key)
         if fitted is None:
-            fitted = _fit(docs, key[1], c)
+            fitted = _fit(docs, labels, c)
             _FITTED.clear()  # keep one model: content changes only between runs
             _FITTED[key] = fitted
         chars, words, model = fitted
-        self.labels: tuple[str, ...] = tuple(str(x) for x in model.classes_)
         # Scoring one question repeats the fitted vectorisers' and model's arithmetic (sublinear
         # tf times idf, L2-normalised per vectoriser; a softmax over linear scores) without
-        # scikit-learn's per-call input checks, which cost several milliseconds a question.
-        self._parts: list[tuple[Callable[[str], list[str]], dict[str, int], Any, int]] = []
+        # scikit-learn's per-call input checks, which cost milliseconds a question.
         offset = 0
         for vectoriser in (chars, words):
             vocabulary = {str(k): int(v) for k, v in vectoriser.vocabulary_.items()}
@@ -117,7 +133,7 @@ class ExampleClassifier:
             offset += len(vocabulary)
         self._weights = np.ascontiguousarray(model.coef_.T)
         self._bias = model.intercept_
-        self._last: tuple[str, dict[str, float]] | None = None
+        self.labels = tuple(str(x) for x in model.classes_)
 
     def _scores(self, doc: str) -> Any:
         """Linear scores of the model for one normalised question."""
@@ -140,6 +156,8 @@ class ExampleClassifier:
         """Label -> probability for one question (the last answer is kept for a repeat)."""
         if self._last is not None and self._last[0] == text:
             return self._last[1]
+        if self._pending is not None:
+            self.wait()
         scores = self._scores(self._normalise(text))
         scores = np.exp(scores - scores.max())
         row = scores / scores.sum()
@@ -148,11 +166,20 @@ class ExampleClassifier:
         return result
 
 
-_Fitted = tuple[TfidfVectorizer, TfidfVectorizer, LogisticRegression]
+_Fitted = tuple[Any, Any, Any]
+"""The character and word vectorisers and the logistic regression, fitted."""
 _FITTED: dict[tuple[tuple[str, ...], tuple[str, ...], float], _Fitted] = {}
+_LOCK = threading.Lock()
+"""One fit at a time (several threads may ask at once)."""
 
 
 def _fit(docs: Sequence[str], labels: Sequence[str], c: float) -> _Fitted:
+    # imported here: a process that never answers a question does not load scikit-learn
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
+
     chars = TfidfVectorizer(
         analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, dtype=np.float32
     )

@@ -526,6 +526,11 @@ class GuideSearch:
             return Answer("none", None, round(best, 4))
         return self._decide(combined, best)
 
+    def wait_ready(self) -> None:
+        """Fit the classifier now (otherwise the first question does)."""
+        if self._classifier is not None:
+            self._classifier.wait()
+
     def probabilities(self, text: str) -> dict[str, float]:
         """The classifier's label -> probability for text ({} without examples)."""
         return self._classifier.probabilities(text) if self._classifier else {}
