@@ -12,7 +12,7 @@ from db.repos import units
 from handlers.dispatcher import Dispatcher
 from handlers.fairuse import FairUse, Limits
 from handlers.guides.library import GuideLibrary
-from handlers.guides.search import GuideSearch, load_lexicon
+from handlers.guides.search import build_search
 from handlers.routes import build_dispatcher
 from handlers.services import unitsfile
 from handlers.services.plan import Plan
@@ -49,7 +49,7 @@ class App:
             await db.upgrade()
         plan = Plan.load(settings.plan_file)
         guides = GuideLibrary.load(settings.guides_dir)
-        search = GuideSearch(guides, load_lexicon(settings.guides_dir / "_lexicon.yaml"))
+        search = build_search(guides, settings.guides_dir)
         services = Services(
             db=db,
             texts=Texts.load(settings.messages_file),

@@ -180,20 +180,40 @@ async def cmd_ask(app: App, args: argparse.Namespace) -> int:
 
 
 async def cmd_questions(app: App, args: argparse.Namespace) -> int:
-    """Questions the bot could not answer (digits already masked), for content editors."""
+    """Questions the bot could not answer, or answered with low confidence (digits already
+    masked), for content editors: a list, or grouped by frequency with --top/--low-confidence."""
     from db.repos import questions
 
+    if not (args.unanswered or args.low_confidence):
+        print("questions: give --unanswered, --low-confidence or both", file=sys.stderr)
+        return 2
     since = (
         datetime.fromisoformat(args.since).replace(tzinfo=app.services.tz) if args.since else None
     )
+    grouped = args.low_confidence or args.top is not None
     async with app.db.read() as conn:
-        rows = await questions.unanswered(conn, since)
+        if not grouped:
+            rows = await questions.unanswered(conn, since)
+        else:
+            rows = await questions.doubtful(
+                conn,
+                since,
+                kinds=("none",) if args.unanswered else (),
+                low_score=app.services.search.tuning.low_confidence
+                if args.low_confidence
+                else None,
+            )
+            rows = rows[: args.top] if args.top is not None else rows
     if args.json:
         _print_json(rows)
-    else:
+    elif not grouped:
         for row in rows:
             when = row["asked_at"].astimezone(app.services.tz).strftime("%Y-%m-%d %H:%M")
             print(f"{when}  {row['channel']:<8} {row['text']}")
+    else:
+        for row in rows:
+            answer = "-" if row["kind"] == "none" else f"{row['guide_id']} {row['score']:.2f}"
+            print(f"{row['count']:>4}x  {answer:<32} {row['text']}")
     return 0
 
 
@@ -324,7 +344,15 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true")
 
     questions = sub.add_parser("questions", help="questions residents asked")
-    questions.add_argument("--unanswered", action="store_true", required=True)
+    questions.add_argument("--unanswered", action="store_true", help="questions with no guide")
+    questions.add_argument(
+        "--low-confidence",
+        action="store_true",
+        help="questions answered with a low score or a choice of guides (grouped)",
+    )
+    questions.add_argument(
+        "--top", type=int, metavar="N", help="the N most frequent (grouped by their words)"
+    )
     questions.add_argument("--since", help="YYYY-MM-DD")
     questions.add_argument("--json", action="store_true")
 

@@ -74,6 +74,7 @@ class Dispatcher:
         self.flows: dict[str, Flow] = {}
         self.actions: dict[str, Step] = {}
         self.free_text: Step | None = None
+        self.urgent_in_flow: Step | None = None  # may speak first on text typed inside a flow
         self.attachment: Step | None = None
         # Set by the composition root; None: no per-person limit (handlers/fairuse.py).
         self.fair_use: FairUse | None = None
@@ -228,6 +229,8 @@ class Dispatcher:
                 await self.commands["huy"].run(ctx, "")
                 return
         if ctx.flow:
+            if self.urgent_in_flow is not None:
+                await self.urgent_in_flow(ctx, text)
             flow = self.flows[ctx.flow]
             step = flow.on_text.get(ctx.state or "")
             if step is not None:

@@ -7,6 +7,7 @@ Navigation buttons are actions (they stay valid: a guide can be reread at any ti
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from core.errors import StaleChoice
 from core.events import Choice, in_rows
@@ -76,19 +77,28 @@ async def show_step(ctx: Context, arg: str) -> None:
 
 
 async def answer_question(ctx: Context, text: str) -> None:
-    """Any message that is not a command: find the guide, or say plainly there is none."""
-    answer = ctx.services.search.ask(text)
+    """Any message that is not a command: find the guide, or say plainly there is none.
+
+    A message that describes danger now gets the urgent steps first, then the guide.
+    """
+    answer, urgent = ctx.services.search.respond(text)
     await questions.record(
         ctx.conn,
         at=ctx.now,
         channel=ctx.event.channel,
         role=ctx.role,
         text=mask_numbers(text),
-        kind=answer.kind,
+        kind="urgent" if urgent else answer.kind,
         guide_id=answer.guide_id,
         score=answer.score,
     )
-    if answer.kind == "greeting":
+    if urgent:
+        ctx.say("urgent.now", [[ctx.action("help", ctx.label("ask_team"))]])
+        if answer.guide_id:
+            await show_step(ctx, f"{answer.guide_id}:1")
+        else:
+            show_none(ctx)
+    elif answer.kind == "greeting":
         ctx.say("guides.greeting", category_choices(ctx))
     elif answer.kind == "thanks":
         ctx.say("guides.thanks")
@@ -104,6 +114,73 @@ async def answer_question(ctx: Context, text: str) -> None:
         rows.append([ctx.action("gm", ctx.label("none_of_these"))])
         ctx.say("guides.choices", rows)
     else:
-        rows = category_choices(ctx)
-        rows.append([ctx.action("help", ctx.label("ask_team"))])
-        ctx.say("guides.none", rows)
+        show_none(ctx)
+
+
+def show_none(ctx: Context) -> None:
+    """No guide fits: the categories and the team."""
+    rows = category_choices(ctx)
+    rows.append([ctx.action("help", ctx.label("ask_team"))])
+    ctx.say("guides.none", rows)
+
+
+async def urgent_in_flow(ctx: Context, text: str) -> None:
+    """Text typed by a resident in the middle of a flow: if it describes danger now, the
+    urgent steps come first (with the guide one tap away); the flow then goes on."""
+    if ctx.role != "resident":
+        return
+    answer, urgent = ctx.services.search.respond(text)
+    if urgent is None:
+        return
+    rows = []
+    if answer.guide_id:
+        rows.append([ctx.action(f"g:{answer.guide_id}:1", ctx.text("urgent.open_guide"))])
+    rows.append([ctx.action("help", ctx.label("ask_team"))])
+    ctx.say("urgent.now", rows)
+
+
+REVIEW_DAYS = 30
+REVIEW_PAGE = 10
+
+
+async def review_questions(ctx: Context, arg: str = "") -> None:
+    """/cauhoi [page]: the most frequent questions of the last 30 days that got no guide, a
+    low-confidence answer or a choice, masked as stored; for officers and admins, paged."""
+    page = int(arg) if arg.strip().isascii() and arg.strip().isdigit() else 1
+    groups = await questions.doubtful(
+        ctx.conn,
+        ctx.now - timedelta(days=REVIEW_DAYS),
+        low_score=ctx.services.search.tuning.low_confidence,
+    )
+    if not groups:
+        ctx.say("questions.none", days=REVIEW_DAYS)
+        return
+    pages = (len(groups) + REVIEW_PAGE - 1) // REVIEW_PAGE
+    page = min(max(page, 1), pages)
+    first = (page - 1) * REVIEW_PAGE
+    lines = []
+    for number, group in enumerate(groups[first : first + REVIEW_PAGE], first + 1):
+        guide = ctx.services.guides.get(group["guide_id"] or "")
+        lines.append(
+            ctx.text(
+                "questions.line",
+                number=number,
+                text=group["text"],
+                count=group["count"],
+                guide=guide.title if guide and group["kind"] != "none" else "",
+                score=f"{group['score']:.2f}",
+            )
+        )
+    rows = [[ctx.action(f"cauhoi:{page + 1}", ctx.text("questions.more"))]] if page < pages else []
+    ctx.say(
+        "questions.page",
+        rows,
+        header=ctx.text(
+            "questions.header",
+            period=ctx.text("questions.period_days", days=REVIEW_DAYS),
+            page=page,
+            pages=pages,
+        ),
+        lines=lines,
+        hint=ctx.text("questions.hint"),
+    )

@@ -56,6 +56,7 @@ COMMANDS: list[Command] = [
     Command("nop", deliverables.start, roles.OFFICER_ROLES),
     Command("tiendo", deliverables.show_progress, roles.OFFICER_ROLES[1:]),
     Command("thongbao", announce.start, roles.OFFICER_ROLES),
+    Command("cauhoi", guides_chat.review_questions, roles.OFFICER_ROLES[1:]),
     Command("lienket", linking.start, EVERYONE),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
@@ -72,6 +73,17 @@ async def _menu_action(ctx: Context, name: str) -> None:
     if command is None or (command.roles is not None and ctx.role not in command.roles):
         raise StaleChoice()
     await command.run(ctx, "")
+
+
+def _officer_only(step: Step) -> Step:
+    """A button that pages an officers' command keeps the command's role check."""
+
+    async def guarded(ctx: Context, arg: str) -> None:
+        if ctx.role not in roles.OFFICER_ROLES[1:]:
+            raise StaleChoice()
+        await step(ctx, arg)
+
+    return guarded
 
 
 def _attachment_step(dispatcher: Dispatcher) -> Step:
@@ -110,11 +122,13 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("gm", guides_chat.show_menu)
     dispatcher.action("gc", guides_chat.show_category)
     dispatcher.action("g", guides_chat.show_step)
+    dispatcher.action("cauhoi", _officer_only(guides_chat.review_questions))
     dispatcher.action("help", helpdesk.start)
     dispatcher.action("take", helpdesk.take)
     dispatcher.action("yeucau", helpdesk.requests_page)
     dispatcher.action("nop", deliverables.from_reminder)
     dispatcher.action("nudge", deliverables.nudge)
     dispatcher.free_text = guides_chat.answer_question
+    dispatcher.urgent_in_flow = guides_chat.urgent_in_flow
     dispatcher.attachment = _attachment_step(dispatcher)
     return dispatcher

@@ -7,7 +7,14 @@ from handlers.guides.library import (
     GuideLibrary,
     Step,
 )
-from handlers.guides.search import Answer, GuideSearch, LexiconError, ask_json, load_lexicon
+from handlers.guides.search import (
+    Answer,
+    GuideSearch,
+    LexiconError,
+    ask_json,
+    build_search,
+    load_lexicon,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -19,5 +26,6 @@ __all__ = [
     "LexiconError",
     "Step",
     "ask_json",
+    "build_search",
     "load_lexicon",
 ]

@@ -37,6 +37,10 @@ import yaml
 
 from core.text import strip_diacritics
 from handlers.guides.library import Guide, GuideLibrary
+from handlers.guides.classifier import NONE, Example, ExampleClassifier, load_examples
+from handlers.guides.library import Guide, GuideLibrary
+from handlers.guides.urgent import UrgentDetector, load_rules
+from core.text import strip_diacritics
 
 AnswerKind = Literal["guide", "choices", "none", "greeting", "thanks"]
 
@@ -86,6 +90,15 @@ class Tuning:
     min_confidence: float = 0.34
     close_ratio: float = 0.8
     max_alternatives: int = 2
+    # with authored examples (the hybrid): weight of the classifier against the lexical
+    # score, the least combined score that is an answer, the most "no guide" probability
+    # that still is one, and the classifier's regularisation
+    learnt_weight: float = 0.5
+    min_combined: float = 0.25
+    max_none: float = 0.5
+    classifier_c: float = 8.0
+    # an answer below this score is "low confidence" for content editors (/cauhoi, questions)
+    low_confidence: float = 0.5
 
 
 Token = tuple[str, str | None]
@@ -330,11 +343,36 @@ class GuideSearch:
         library: GuideLibrary,
         synonyms: Mapping[str, Any] | None = None,
         tuning: Tuning | None = None,
+        *,
+        examples: Sequence[Example] | None = None,
+        urgent_rules: Mapping[str, list[str]] | None = None,
     ) -> None:
-        """Index library; synonyms is the whole lexicon (content/guides/_lexicon.yaml)."""
+        """Index library; synonyms is the whole lexicon (content/guides/_lexicon.yaml).
+
+        examples: authored example questions (content/guides/_examples); when given, a
+        classifier learns from them and each guide's title and aliases, and ranks guides
+        together with the lexical score. urgent_rules: content/guides/_urgent.yaml.
+        """
         self.tuning = tuning or Tuning()
         self._analyzer = _Analyzer(synonyms or {})
         self._ids: list[str] = [g.id for g in library.all()]
+        self._categories = {g.id: g.category for g in library.all()}
+        self._classifier: ExampleClassifier | None = None
+        if examples is not None:
+            texts: list[str] = []
+            labels: list[str] = []
+            for guide in library.all():
+                for phrase in (guide.title, *guide.aliases):
+                    texts.append(phrase)
+                    labels.append(guide.id)
+            for example in examples:
+                if example.guide_id is None or example.guide_id in library:
+                    texts.append(example.text)
+                    labels.append(example.guide_id or NONE)
+            self._classifier = ExampleClassifier(
+                texts, labels, self.normalise, c=self.tuning.classifier_c
+            )
+        self._urgent = UrgentDetector(urgent_rules or {}, self.normalise)
         self._postings: dict[str, dict[int, float]] = {}
         self._vocab_freq: dict[str, int] = defaultdict(int)
         self._build(library.all())
@@ -441,8 +479,17 @@ class GuideSearch:
 
     # -- asking ----------------------------------------------------------------------------
 
+    def normalise(self, text: str, *, stop_words: bool = True) -> str:
+        """Text as the search reads it: folded words after dialect, abbreviation and synonym
+        rules, space-separated (stop words kept unless stop_words is False)."""
+        tokens = self._analyzer.words(text, typed=True)
+        if not stop_words:
+            tokens = self._analyzer.content(tokens)
+        return " ".join(fold for fold, _ in tokens)
+
     def ask(self, text: str) -> Answer:
-        """The best guide for a message, a choice of guides, a greeting or thanks, or none."""
+        """The best guide for a message, a choice of guides, a greeting or thanks, or none
+        (never none for a message the urgent rules flag: then its urgent guide)."""
         clauses = self._analyzer.clauses(text, typed=True)
         everything = [t for c, _ in clauses for t in c]
         if not everything:
@@ -451,9 +498,65 @@ class GuideSearch:
         if social is not None:
             return Answer(social, None, 1.0)
         terms = self._terms(clauses)
-        if not terms:
-            return Answer("none", None, 0.0)
-        return self._rank(terms)
+        if self._classifier is not None:
+            answer = self._hybrid(text, terms)
+        elif terms:
+            answer = self._rank(terms)
+        else:
+            answer = Answer("none", None, 0.0)
+        if answer.kind == "none":
+            # danger now never gets "no guide"
+            urgent = self.urgent(text)
+            if urgent is not None and urgent in self._ids:
+                return Answer("guide", urgent, answer.score)
+        return answer
+
+    def _hybrid(self, text: str, terms: Mapping[str, _Term]) -> Answer:
+        """Rank on the classifier's probability and the lexical score together."""
+        assert self._classifier is not None
+        tuning = self.tuning
+        learnt = self._classifier.probabilities(text)
+        lexical = self._lexical(terms) if terms else None
+        totals = lexical[0] if lexical else [0.0] * len(self._ids)
+        weight = tuning.learnt_weight
+        combined = [
+            weight * learnt.get(gid, 0.0) + (1 - weight) * totals[g]
+            for g, gid in enumerate(self._ids)
+        ]
+        best = max(combined)
+        if learnt.get(NONE, 0.0) > tuning.max_none or best < tuning.min_combined:
+            return Answer("none", None, round(best, 4))
+        return self._decide(combined, best)
+
+    def wait_ready(self) -> None:
+        """Fit the classifier now (otherwise the first question does)."""
+        if self._classifier is not None:
+            self._classifier.wait()
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        """The classifier's label -> probability for text ({} without examples)."""
+        return self._classifier.probabilities(text) if self._classifier else {}
+
+    def respond(self, text: str) -> tuple[Answer, str | None]:
+        """What the chat answers: the answer, and the urgent guide when the message describes
+        danger now. Then the answer is one guide: the best match when it is a safety guide,
+        else the urgent guide."""
+        answer = self.ask(text)
+        if answer.kind in ("greeting", "thanks"):
+            return answer, None
+        urgent = self.urgent(text)
+        if urgent is None:
+            return answer, None
+        chosen = answer.guide_id
+        if chosen is None or self._categories.get(chosen) != "safety":
+            chosen = urgent if urgent in self._categories else chosen
+        if chosen is None:
+            return Answer("none", None, answer.score), urgent
+        return Answer("guide", chosen, answer.score), urgent
+
+    def urgent(self, text: str) -> str | None:
+        """The urgent guide for a message that describes danger now, or None."""
+        return self._urgent.detect(text, self.probabilities(text))
 
     def _social(self, tokens: list[Token]) -> AnswerKind | None:
         analyzer = self._analyzer
@@ -558,6 +661,35 @@ class GuideSearch:
         return max(sorted(candidates), key=lambda w: self._vocab_freq[w])
 
     def _rank(self, terms: Mapping[str, _Term]) -> Answer:
+        lexical = self._lexical(terms)
+        if lexical is None:
+            return Answer("none", None, 0.0)
+        total, confidence = lexical
+        return self._decide(total, confidence[int(max(range(len(total)), key=total.__getitem__))])
+
+    def _decide(self, total: Sequence[float], confidence: float) -> Answer:
+        """One guide, close choices, or none, from per-guide totals and the best's confidence."""
+        tuning = self.tuning
+        ranked = sorted(range(len(total)), key=lambda g: -total[g])
+        best = total[ranked[0]]
+        confidence = round(confidence, 4)
+        if self._classifier is None and confidence < tuning.min_confidence:
+            return Answer("none", None, confidence)
+        close = tuple(
+            self._ids[g]
+            for g in ranked[1 : 1 + tuning.max_alternatives]
+            if total[g] >= tuning.close_ratio * best
+        )
+        return Answer("choices" if close else "guide", self._ids[ranked[0]], confidence, close)
+
+    def lexical(self, text: str) -> tuple[list[float], list[float]] | None:
+        """Per-guide lexical score and confidence for text (None: nothing to search on)."""
+        clauses = self._analyzer.clauses(text, typed=True)
+        terms = self._terms(clauses)
+        return self._lexical(terms) if terms else None
+
+    def _lexical(self, terms: Mapping[str, _Term]) -> tuple[list[float], list[float]] | None:
+        """Each guide's score (mean of text match and nearest alias) and confidence."""
         tuning = self.tuning
         n = len(self._ids)
         scores = [0.0] * n
@@ -597,7 +729,7 @@ class GuideSearch:
                     factor = tuning.accent_mismatch
                 dots[phrase] += term.weight * idf * idf * factor
         if ceiling <= 0:
-            return Answer("none", None, 0.0)
+            return None
         # nearest alias or title, by cosine over weighted terms
         nearest = [0.0] * n
         query_norm = math.sqrt(query_norm)
@@ -610,19 +742,9 @@ class GuideSearch:
             (scores[g] / floor + tuning.alias_weight * nearest[g]) / (1 + tuning.alias_weight)
             for g in range(n)
         ]
-        ranked = sorted(range(n), key=lambda g: -total[g])
-        best = total[ranked[0]]
-        top = ranked[0]
         # confident when either the text match or the nearest alias explains the question
-        confidence = round(max(scores[top] / floor, nearest[top]), 4)
-        if confidence < tuning.min_confidence:
-            return Answer("none", None, confidence)
-        close = tuple(
-            self._ids[g]
-            for g in ranked[1 : 1 + tuning.max_alternatives]
-            if total[g] >= tuning.close_ratio * best
-        )
-        return Answer("choices" if close else "guide", self._ids[ranked[0]], confidence, close)
+        confidence = [max(scores[g] / floor, nearest[g]) for g in range(n)]
+        return total, confidence
 
 
 def _add(terms: dict[str, _Term], key: str, written: str | None, weight: float) -> None:
@@ -650,10 +772,29 @@ def _deletions(word: str) -> set[str]:
 
 
 def ask_json(search: GuideSearch, question: str) -> dict[str, Any]:
-    """The answer as {"guide_id": id or None, "score": float, "alternatives": [ids]}."""
-    answer = search.ask(question)
+    """The answer as {"guide_id": id or None, "score": float, "alternatives": [ids],
+    "urgent": id of the urgent guide or None}.
+
+    "urgent" is set when the message describes danger now; the chat then sends the urgent
+    steps first, then "guide_id".
+    """
+    answer, urgent = search.respond(question)
     return {
         "guide_id": answer.guide_id if answer.kind in ("guide", "choices") else None,
         "score": float(answer.score),
         "alternatives": list(answer.alternatives),
+        "urgent": urgent,
     }
+
+
+def build_search(
+    library: GuideLibrary, folder: Path, examples_folder: Path | None = None
+) -> GuideSearch:
+    """The search as the bot runs it, from a guides folder: its lexicon (`_lexicon.yaml`),
+    example questions (`_examples/`, or examples_folder) and urgent rules (`_urgent.yaml`)."""
+    return GuideSearch(
+        library,
+        load_lexicon(folder / "_lexicon.yaml"),
+        examples=load_examples(examples_folder or folder / "_examples"),
+        urgent_rules=load_rules(folder / "_urgent.yaml"),
+    )

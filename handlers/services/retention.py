@@ -57,5 +57,6 @@ async def prune(
         questions_before=now - timedelta(days=policy.question_days),
         conversations_before=now - timedelta(days=policy.conversation_days),
     )
+
     pruned["offers"] = await offers.prune(conn, before=now - timedelta(days=OFFER_DAYS))
     return {**pruned, "help_anonymised": anonymised, "help_expired": expired}

@@ -17,7 +17,7 @@ from tests.auxil.chat import Chat
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "tests" / "data" / "ask_eval.jsonl"
-KEYS = {"guide_id", "score", "alternatives"}
+KEYS = {"guide_id", "score", "alternatives", "urgent"}
 
 
 def ask(tmp_path: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -89,8 +89,8 @@ def test_standard_input_gets_one_answer_per_line_in_order(batch: list[dict]) -> 
     assert batch[0]["guide_id"] == "vneid-activate"
     assert batch[1]["guide_id"] == "vneid-passcode-reset"
     assert batch[2]["guide_id"] is None
-    assert batch[3] == {"guide_id": None, "score": 1.0, "alternatives": []}
-    assert batch[4] == {"guide_id": None, "score": 1.0, "alternatives": []}
+    assert batch[3] == {"guide_id": None, "score": 1.0, "alternatives": [], "urgent": None}
+    assert batch[4] == {"guide_id": None, "score": 1.0, "alternatives": [], "urgent": None}
 
 
 def test_windows_line_endings_give_the_same_answers(tmp_path: Path, batch: list[dict]) -> None:
@@ -114,7 +114,13 @@ async def test_the_chat_shows_the_guide_the_command_names(app: App, batch: list[
     titles = {g.title: g.id for g in app.services.guides.all()}
     for n, (question, answer) in enumerate(zip(QUESTIONS, batch, strict=True)):
         resident = Chat(app, f"r-cli-{n}")
-        (reply,) = await resident.send(question)
+        replies = await resident.send(question)
+        if answer["urgent"]:
+            # danger now: the urgent steps first, then the guide the command names
+            urgent_steps, reply = replies
+            assert "113" in plain(urgent_steps.text), question
+        else:
+            (reply,) = replies
         text = plain(reply.text)
         offered = [
             choice.data.split(":")[2]
