@@ -32,13 +32,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.text import fold
-from handlers.guides.library import GuideLibrary
-from handlers.guides.search import GuideSearch, ask_json, load_lexicon
 from handlers.guides.classifier import load_examples
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import GuideSearch, ask_json, load_lexicon
 from handlers.guides.urgent import URGENT_GUIDES, load_rules
-from core.text import fold
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDES = ROOT / "content" / "guides"

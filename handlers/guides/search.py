@@ -36,11 +36,9 @@ from typing import Any, Literal
 import yaml
 
 from core.text import strip_diacritics
-from handlers.guides.library import Guide, GuideLibrary
 from handlers.guides.classifier import NONE, Example, ExampleClassifier, load_examples
 from handlers.guides.library import Guide, GuideLibrary
 from handlers.guides.urgent import UrgentDetector, load_rules
-from core.text import strip_diacritics
 
 AnswerKind = Literal["guide", "choices", "none", "greeting", "thanks"]
 

@@ -10,8 +10,8 @@ import pytest
 
 from bot.app import App
 from bot.render import plain
-from db.repos import questions
 from core.events import Reply
+from db.repos import questions
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import GuideSearch, build_search
 from handlers.guides.urgent import UrgentDetector, UrgentRulesError, load_rules
