@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot.app import App
 from bot.render import plain
-from handlers import roles
+from core import roles
 from tests.auxil.chat import Chat, join
 
 ROOT = Path(__file__).resolve().parents[2]
