@@ -228,10 +228,17 @@ async def forget_chat_rows(conn: AsyncConnection, channel: str, chat_id: str) ->
     queued = await conn.execute(
         outbox.delete().where(outbox.c.channel == channel, outbox.c.chat_id == chat_id)
     )
+    # The update ledger is keyed by chat: its rows (and the replies stored in them) name the chat.
+    handled = await conn.execute(
+        processed_updates.delete().where(
+            processed_updates.c.channel == channel, processed_updates.c.chat_id == chat_id
+        )
+    )
     return {
         "follows": followed.rowcount,
         "conversations": talked.rowcount,
         "outbox": queued.rowcount,
+        "ledger": handled.rowcount,
     }
 
 
