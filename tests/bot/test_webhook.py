@@ -17,6 +17,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
 from bot.channels.zalo import ZaloChannel
@@ -36,7 +37,6 @@ from bot.webhook import (
 )
 from db.schema import conversations, processed_updates, visits
 from handlers.services import invites
-from tests.auxil.fake_telegram import FakeTelegram
 from tests.auxil.fake_zalo import FakeZaloServer, envelope, post_webhook, text_event
 
 TOKEN = "777:zalo-webhook-token"

@@ -14,13 +14,13 @@ from typing import Any
 import openpyxl
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
 from core.events import Reply
 from db.repos import deliverables, people, units
 from handlers.services import digest, exports, invites, stats
 from tests.auxil.chat import Chat, Clock
-from tests.auxil.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 VILLAGE, VILLAGE_2 = "duc-chanh-thon-1", "duc-chanh-thon-2"
