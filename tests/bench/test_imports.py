@@ -18,7 +18,11 @@ def imported_modules(path: Path) -> list[str]:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             modules.append(node.module)
         elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module":
-            modules += [a.value for a in node.args if isinstance(a, ast.Constant)]
+            modules += [
+                a.value
+                for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
     return modules
 
 
