@@ -245,7 +245,7 @@ async def test_offers_are_pruned_with_the_other_working_records(app: App) -> Non
     async with app.db.transaction() as conn:
         assert (await retention.prune(conn, clock.now))["offers"] == 0
         later = clock.now + timedelta(days=OFFER_DAYS + 1)
-        # The member was offered the seven menu actions (joining showed the same menu).
+        # The seven menu actions are all this chat was ever offered: each is pruned once.
         assert (await retention.prune(conn, later))["offers"] == len(menu_actions)
         assert (await retention.prune(conn, later))["offers"] == 0
 
