@@ -54,6 +54,11 @@ CHILD = {
     "cqn": 64,
     "proficient": 41,
 }
+COUNTS = [
+    {"code": "dk2", "label": "Đăng ký định danh mức 2", "value": 2},
+    {"code": "kh", "label": "Kích hoạt định danh", "value": 1},
+    {"code": "cqn", "label": "Cài C-Quảng Ngãi", "value": 0},
+]
 TALLY = {"reports": 6, "households": 6, "dk2": 5, "kh": 4, "cqn": 3, "proficient": 2}
 TARGET = {
     "key": "vneid_registration",
@@ -124,6 +129,7 @@ SAMPLES: dict[str, Any] = {
     "audience": "members",
     "body": STEP_BODY,
     "c": {**CHILD, **TALLY},
+    "c_counts": [{**count, "value": count["value"] * 40} for count in COUNTS],
     "category": "🪪 VNeID",
     "channel": "Zalo",
     "chats": 180,
@@ -134,6 +140,7 @@ SAMPLES: dict[str, Any] = {
     "confirmed": 5,
     "contact": "Anh Tùng 0905 123 456, tối 19–21h",
     "count": 7,
+    "counts": COUNTS,
     "cqn": 1,
     "current": "Zalo",
     "current_role": "Thành viên Tổ",
@@ -153,7 +160,10 @@ SAMPLES: dict[str, Any] = {
     "five": 0.18,
     "follower": True,
     "followers": 25,
+    "guide": "Kích hoạt tài khoản định danh điện tử",
+    "header": "Câu hỏi của người dân trong 30 ngày qua (trang 1/3), nhiều lần nhất trước:",
     "heading": "Đăng nhập VNeID",
+    "hint": "Thêm câu hỏi mẫu cho hướng dẫn phù hợp trong content/guides/_examples ạ.",
     "holding": False,
     "hours": 48,
     "id": 123,
@@ -175,6 +185,10 @@ SAMPLES: dict[str, Any] = {
     "left": 2,
     "length": 1350,
     "limit": 1000,
+    "lines": [
+        f"{n}. cách kích hoạt vneid trên điện thoại cũ — {20 - n} lần, chưa có hướng dẫn"
+        for n in range(1, 11)
+    ],
     "link": "https://t.me/tocongnghe_bot?start=ABCD2345",
     "message": f"📢 <b>Thông báo – Thôn 1</b>\n{ANNOUNCEMENT}\n— Lê Văn Tám (Tổ trưởng)",
     "members": 6,
@@ -190,6 +204,7 @@ SAMPLES: dict[str, Any] = {
     "page": 2,
     "pages": 3,
     "percent": 82,
+    "period": "trong 30 ngày qua",
     "plan": "Ra quân hướng dẫn kỹ năng số 15/9 – 20/10/2025",
     "position": "Giáo viên",
     "proficient": True,
@@ -203,6 +218,7 @@ SAMPLES: dict[str, Any] = {
         {"position": "Công an viên", "names": "Lê Văn Cường"},
     ],
     "s": FIGURES,
+    "score": 0.41,
     "seconds": 20,
     "sender": "Lê Văn Tám",
     "sent": 2460,
@@ -214,6 +230,7 @@ SAMPLES: dict[str, Any] = {
     ],
     "switch": "!vai",
     "t": TALLY,
+    "t_counts": COUNTS,
     "targets": [TARGET] * 5,
     "telegram_link": "https://t.me/tocongnghe_bot?start=LINK1234",
     "text": ANNOUNCEMENT,
