@@ -54,7 +54,7 @@ CHILD = {
     "cqn": 64,
     "proficient": 41,
 }
-COUNTS = [
+COUNTS: list[dict[str, Any]] = [
     {"code": "dk2", "label": "Đăng ký định danh mức 2", "value": 2},
     {"code": "kh", "label": "Kích hoạt định danh", "value": 1},
     {"code": "cqn", "label": "Cài C-Quảng Ngãi", "value": 0},
