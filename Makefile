@@ -20,7 +20,7 @@ test: $(BIN)/.installed
 lint: $(BIN)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot core handlers db bench
+	$(BIN)/mypy bot core handlers db bench tests
 
 check: lint test
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import asyncpg
 
+from bench.fake_telegram import FakeTelegram, Sent
 from bot.app import App
 from bot.config import Settings
 from handlers.services import invites
-from tests.auxil.fake_telegram import FakeTelegram, Sent
 
 ROOT = Path(__file__).resolve().parent.parent
 VILLAGES = ["duc-chanh-thon-1", "duc-chanh-thon-2", "duc-hiep-thon-1", "tt-mo-duc-tdp-1"]

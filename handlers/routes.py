@@ -117,6 +117,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         team_admin.flow,
     ):
         dispatcher.flow(flow)
+    # Button actions (`a:<name>:<arg>`): each has its row in CONTRIBUTING.md, "Button data".
     dispatcher.action("menu", _menu_action)
     dispatcher.action("undo", quickform.undo)
     dispatcher.action("gm", guides_chat.show_menu)

@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -71,7 +72,7 @@ async def reset(db: Database) -> None:
         await unitsfile.import_csv(conn, UNITS_CSV.read_text(encoding="utf-8"))
 
 
-def settings_for(url: str, **overrides: object) -> Settings:
+def settings_for(url: str, **overrides: Any) -> Settings:
     # Fair use is off unless a test turns it on (tests/handlers/test_fair_use.py): many tests
     # play a whole conversation in a fraction of a second.
     overrides = {"fair_use_messages": 0, "fair_use_metered_messages": 0, **overrides}

@@ -9,9 +9,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from handlers.services import invites, stats
-from tests.auxil.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 VILLAGE = "duc-chanh-thon-1"

@@ -15,13 +15,13 @@ import aiohttp
 import httpx
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
 from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo_api import ZaloBotApi
 from bot.webhook import ZALO_PATH, Endpoints, WebhookServer
 from handlers.fairuse import FairUse, Limits
-from tests.auxil.fake_telegram import FakeTelegram
 from tests.auxil.fake_zalo import SECRET_HEADER, FakeZaloServer, envelope, text_event
 
 FLOOD = 300

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from bot.notify import NoticeScheduler
 from bot.outbox import OutboxSender
@@ -19,7 +20,6 @@ from db.engine import Database
 from db.repos import outbox, people, units
 from handlers.services import reminders
 from tests.auxil.chat import Clock, join
-from tests.auxil.fake_telegram import FakeTelegram
 from tests.bot.test_cli import bot, imported, ok
 from tests.conftest import settings_for
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.auxil.fake_telegram import FakeTelegram
+from bench.fake_telegram import FakeTelegram
 from tests.auxil.fake_zalo import FakeZaloServer
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
 from handlers.services import invites, stats
-from tests.auxil.fake_telegram import FakeTelegram
 
 VILLAGE = "duc-chanh-thon-1"
 MEMBER, LEADER = 5001, 5002
@@ -99,13 +99,13 @@ async def test_invite_registration_report_quickform_correction_stats(
     assert figures["reports"] == 2
     assert figures["households_visited"] == 2
     assert figures["proficient_households"] == 1
-    # Acknowledged: nothing left pending on the server once handled.
-    # (bounded wait: under load the bot's next poll, which confirms, can take a moment)
+    # Acknowledged: the bot's next poll confirms the last update, so nothing is left pending.
     for _ in range(100):
-        if all(u["update_id"] < tg.confirmed_offset for u in tg.pending):
+        if tg.confirmed_offset > tg.last_update_id:
             break
         await asyncio.sleep(0.1)
-    assert all(u["update_id"] < tg.confirmed_offset for u in tg.pending)
+    assert tg.confirmed_offset == tg.last_update_id + 1
+    assert tg.pending == []
 
 
 async def test_rate_limited_send_is_retried_by_the_rate_limiter(app: App) -> None:

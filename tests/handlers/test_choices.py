@@ -46,6 +46,13 @@ def state_of(conversation: Conversation) -> tuple[object, ...]:
     return (conversation.flow, conversation.state, conversation.data, conversation.version)
 
 
+def offered_in(snapshot: Conversation) -> list[list[str]]:
+    """The options the conversation last offered, as stored: [data, label] pairs."""
+    offered = snapshot.data.get("_offered", [])
+    assert isinstance(offered, list), offered
+    return offered
+
+
 async def conversation(app: App, chat: Chat) -> Conversation:
     async with app.db.read() as conn:
         return await conversations.load(conn, chat.channel, chat.user)
@@ -205,7 +212,7 @@ async def test_data_that_crashed_a_handler_gets_a_friendly_answer(
     assert STALE in chat.text
     assert await conversation(app, chat) == before
     # As if the bot itself had offered it: the handler refuses it without a traceback.
-    offered = [*before.data["_offered"], [forged, "?"]]
+    offered = [*offered_in(before), [forged, "?"]]
     await restore(app, chat, replace(before, data={**before.data, "_offered": offered}))
     await chat.press_data(forged)
     assert STALE in chat.text
@@ -233,10 +240,14 @@ async def test_offers_are_pruned_with_the_other_working_records(app: App) -> Non
     clock = Clock()
     me = await join(app, "member", VILLAGE, "m-here", clock=clock)
     await me.send("/menu")
+    menu_actions = {c.data for c in me.screen[-1].flat_choices()}
+    assert len(menu_actions) == 7 and all(data.startswith("a:menu:") for data in menu_actions)
     async with app.db.transaction() as conn:
         assert (await retention.prune(conn, clock.now))["offers"] == 0
         later = clock.now + timedelta(days=OFFER_DAYS + 1)
-        assert (await retention.prune(conn, later))["offers"] >= 4
+        # The seven menu actions are all this chat was ever offered: each is pruned once.
+        assert (await retention.prune(conn, later))["offers"] == len(menu_actions)
+        assert (await retention.prune(conn, later))["offers"] == 0
 
 
 # --- fuzz -------------------------------------------------------------------------------------
@@ -347,18 +358,14 @@ async def explore(app: App, clock: Clock) -> dict[tuple[str, str], tuple[Chat, C
             if snapshot.flow is None or snapshot.state is None:
                 continue
             key = (snapshot.flow, snapshot.state)
-            offered = [
-                (d.partition(":")[2], label) for d, label in snapshot.data.get("_offered", [])
-            ]
+            offered = [(d.partition(":")[2], label) for d, label in offered_in(snapshot)]
             signature = (*key, *offered)
             if signature in visited or per_state.get(key, 0) >= PER_STATE:
                 continue
             visited.add(signature)
             per_state[key] = per_state.get(key, 0) + 1
             seen.setdefault(key, (chat, snapshot))
-            moves = [
-                ("press", d) for d, _ in snapshot.data.get("_offered", []) if d.startswith("v")
-            ]
+            moves = [("press", d) for d, _ in offered_in(snapshot) if d.startswith("v")]
             if key in SAMPLE_TEXT:
                 moves.append(("send", SAMPLE_TEXT[key]))
             for kind, value in reversed(moves):  # "Xong", "Huỷ" and the like come last
@@ -381,7 +388,7 @@ async def test_garbled_choices_in_every_flow_state_and_action_get_a_friendly_ans
             continue
         for value in GARBAGE:
             data = f"v{snapshot.version}:{value}"
-            if any(data == d for d, _label in snapshot.data.get("_offered", [])):
+            if any(data == d for d, _label in offered_in(snapshot)):
                 continue  # really offered here (a unit code can be)
             # A forgery: refused before any handler runs, and nothing changes.
             await restore(app, chat, snapshot)
@@ -391,7 +398,7 @@ async def test_garbled_choices_in_every_flow_state_and_action_get_a_friendly_ans
             if not value.isprintable():
                 continue  # never stored, not even by a bug: the dispatcher refuses it first
             # As if it had been offered: the handler's own checks answer, never a traceback.
-            offered = [*snapshot.data.get("_offered", []), [data, "?"]]
+            offered = [*offered_in(snapshot), [data, "?"]]
             await restore(app, chat, replace(snapshot, data={**snapshot.data, "_offered": offered}))
             replies = await chat.press_data(data)
             assert replies, (flow, state, value)

@@ -14,13 +14,13 @@ from typing import Any
 import openpyxl
 import pytest
 
+from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
 from core.events import Reply
 from db.repos import deliverables, people, units
 from handlers.services import digest, exports, invites, stats
 from tests.auxil.chat import Chat, Clock
-from tests.auxil.fake_telegram import FakeTelegram
 
 ROOT = Path(__file__).resolve().parents[2]
 VILLAGE, VILLAGE_2 = "duc-chanh-thon-1", "duc-chanh-thon-2"
@@ -100,8 +100,13 @@ async def test_village_leader_digest(app: App) -> None:
     assert "Nguyễn Văn An" not in idle
     # The best villages of the commune, by share of households visited; where we stand.
     assert "Thôn, tổ dân phố dẫn đầu</b> – Xã Đức Chánh (tỷ lệ hộ đã được hướng dẫn)" in text
-    best = text.split("dẫn đầu")[1]
-    assert best.index("Thôn") >= 0 and "đang đứng thứ" in best
+    # Thôn 1: 3 of its 423 households (0,7%); Thôn 2: 3 of 702 (0,4%).
+    best = text.split("(tỷ lệ hộ đã được hướng dẫn):\n")[1].splitlines()[:3]
+    assert best == [
+        "1. Thôn 1 (tên mẫu): 0,7% (3/423 hộ)",
+        "2. Thôn 2 (tên mẫu): 0,4% (3/702 hộ)",
+        "Thôn 1 (tên mẫu) đang đứng thứ 1.",
+    ]
     assert "Theo " not in text
     # The chart goes with it.
     assert replies[-1].photo is not None and replies[-1].photo.startswith(b"\x89PNG")

@@ -23,7 +23,7 @@ COMMUNE = "Thị trấn Mộ Đức"
 VILLAGE = "tt-mo-duc-tdp-1"
 VILLAGE_NAME = "Tổ dân phố 1"
 OTHER_VILLAGE = "tt-mo-duc-tdp-2"
-EMPTY_VILLAGE_NAME = "Tổ dân phố 5"
+EMPTY_VILLAGE, EMPTY_VILLAGE_NAME = "tt-mo-duc-tdp-5", "Tổ dân phố 5"
 
 
 class FakeChannel:
@@ -261,20 +261,29 @@ async def test_open_requests_lists_only_open_ones_of_my_own_village(app: App) ->
 async def test_residents_cannot_list_requests(app: App) -> None:
     resident = Chat(app, "r-peek")
     await resident.send("/yeucau")
-    assert "Ông" not in resident.text
-    assert "dangky" in resident.text.lower() or "đăng ký" in resident.text.lower()
+    assert resident.text == app.services.texts.render("errors.not_registered")
 
 
 async def test_a_request_to_a_village_without_members_is_not_promised_falsely(
     app: App,
 ) -> None:
-    """Nobody is registered in Tổ dân phố 5: someone must hear of it, or the resident is told."""
+    """Nobody is on the bot in Tổ dân phố 5 nor in its commune: nobody is notified, the
+    resident is told so plainly, and the request is kept for the team's first member."""
     resident = Chat(app, "r-alone", name="Bà Mười")
     await ask_for_visit(resident, EMPTY_VILLAGE_NAME, contact="0905 123 456")
+    assert "yêu cầu được lưu lại" in resident.text  # what the consent question promised
     await resident.press("Đồng ý")
-    notified = [row for row in await outbox_rows(app) if row["chat_id"] != resident.user]
-    promised = "Khi có người nhận, bot sẽ báo bác" in resident.text
-    assert notified or not promised
+    assert await outbox_rows(app) == []
+    assert resident.text == app.services.texts.render(
+        "help_request.nobody", village=f"{EMPTY_VILLAGE_NAME} (tên mẫu)"
+    )
+    (stored,) = await stored_requests(app)
+    assert (stored["village_code"], stored["contact"]) == (EMPTY_VILLAGE, "0905 123 456")
+    # Kept, not dropped: the first member who joins the team sees it in /yeucau.
+    clock = Clock()
+    first = await member(app, "m-first", "Chị Sáu", unit=EMPTY_VILLAGE, clock=clock)
+    await first.send("/yeucau")
+    assert "VNeID – Bà Mười" in first.text and "0905 123 456" in first.text
 
 
 async def test_leader_publishes_the_team_contact_residents_see_it(app: App) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -166,7 +167,7 @@ async def test_cli_invite_list_and_revoke_are_audited(
     assert "đã bị thu hồi" in chat.text
 
 
-async def audit_rows(app: App) -> list[dict[str, object]]:
+async def audit_rows(app: App) -> list[dict[str, Any]]:
     async with app.db.read() as conn:
         return [dict(r._mapping) for r in await conn.execute(sa.select(audit_log).order_by("id"))]
 

@@ -3,6 +3,8 @@
 Users are simulated with `user_says` and `user_presses`; everything the bot sends is kept
 per chat. Text is checked as Telegram would with parse_mode=HTML (allowed tags only, every
 '<' and '&' escaped, at most 4096 characters), so an escaping bug fails the test.
+Shared by the tests and `python -m bench report`; it lives in bench/ so that bench/ imports
+nothing from tests/ (tests/bench/test_imports.py checks).
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ class FakeTelegram:
         self.update_ids = itertools.count(1)
         self.message_ids = itertools.count(1000)
         self.pending: list[dict[str, Any]] = []
+        self.last_update_id = 0  # the newest update a simulated user made
         self.confirmed_offset = 0
         self.sent: list[Sent] = []
         self.messages: dict[int, Sent] = {}
@@ -109,7 +112,7 @@ class FakeTelegram:
 
     # --- simulated users --------------------------------------------------------------------
     def user_says(self, user_id: int, text: str, name: str = "Người dùng") -> int:
-        update_id = next(self.update_ids)
+        update_id = self.last_update_id = next(self.update_ids)
         message: dict[str, Any] = {
             "message_id": next(self.message_ids),
             "date": int(time.time()),
@@ -144,7 +147,7 @@ class FakeTelegram:
     def user_presses_data(
         self, user_id: int, sent: Sent, data: str, name: str = "Người dùng"
     ) -> int:
-        update_id = next(self.update_ids)
+        update_id = self.last_update_id = next(self.update_ids)
         self.pending.append(
             {
                 "update_id": update_id,
