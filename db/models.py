@@ -84,9 +84,7 @@ class Visit:
     village_code: str
     visit_date: date
     skills: frozenset[str]
-    dk2: int
-    kh: int
-    cqn: int
+    counts: dict[str, int]  # core/figures.py COUNTS, by code ("dk2": 2, ...)
     proficient: bool
     note: str | None
     created_at: datetime

@@ -7,6 +7,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from core import figures as _table
+
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python, on SQLite and PostgreSQL alike."""
@@ -39,13 +41,12 @@ metadata = sa.MetaData(
     }
 )
 
+# The units file's figures: population counts, then each count's baseline (core/figures.py).
 _FIGURES = (
     "households",
     "eligible_citizens",
     "working_age",
-    "vneid_registered_baseline",
-    "vneid_activated_baseline",
-    "cqngai_baseline",
+    *(count.baseline for count in _table.COUNTS if count.baseline),
 )
 
 units = sa.Table(
@@ -116,24 +117,14 @@ households = sa.Table(
     sa.Column("visits", sa.Integer, nullable=False, server_default="0"),
     sa.Column("dvc_payment", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("proficient", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("vneid_registered", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("vneid_activated", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cqngai_installed", sa.Integer, nullable=False, server_default="0"),
+    *(
+        sa.Column(count.state, sa.Integer, nullable=False, server_default="0")
+        for count in _table.COUNTS
+    ),
     sa.Index("ix_households_village_head", "village_code", "head_key"),
 )
 
-SKILL_FLAGS = (
-    "dvc",
-    "shopping",
-    "payment",
-    "safety",
-    "local_platforms",
-    "vneid_install",
-    "vneid_register",
-    "vneid_activate",
-    "cqngai",
-    "other",
-)
+SKILL_FLAGS = _table.skill_codes()
 
 visits = sa.Table(
     "visits",
@@ -147,9 +138,10 @@ visits = sa.Table(
         sa.Column(flag, sa.Boolean, nullable=False, server_default=sa.false())
         for flag in SKILL_FLAGS
     ),
-    sa.Column("dk2", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("kh", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("cqn", sa.Integer, nullable=False, server_default="0"),
+    *(
+        sa.Column(count.code, sa.Integer, nullable=False, server_default="0")
+        for count in _table.COUNTS
+    ),
     sa.Column("proficient", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("note", sa.String(500), nullable=True),
     # Idempotency: one visit per (channel, incoming update / flow step) however often it is retried.
@@ -169,9 +161,7 @@ _AGGREGATES = (
     "households_visited",
     "households_dvc_payment",
     "proficient_households",
-    "vneid_registered",
-    "vneid_activated",
-    "cqngai_installed",
+    *(count.statistic for count in _table.COUNTS),
 )
 AGGREGATES = _AGGREGATES
 

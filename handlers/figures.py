@@ -15,6 +15,7 @@ from core.events import Reply
 from db.models import Unit
 from db.repos import units
 from handlers.context import Context
+from handlers.report import count_lines
 from handlers.services import digest, exports, reporting
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,8 @@ async def my_tally(ctx: Context, _args: str = "") -> None:
         since=reporting.tally_start(plan, ctx.today),
         t=tally["today"],
         c=tally["campaign"],
+        t_counts=count_lines(ctx, tally["today"], "figure_tally"),
+        c_counts=count_lines(ctx, tally["campaign"], "figure_tally"),
     )
 
 

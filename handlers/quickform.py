@@ -5,26 +5,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from core import roles
+from core import figures, roles
 from core.errors import InvalidField, StaleChoice
 from core.text import fold
 from handlers.choices import record_id
 from handlers.context import Context
-from handlers.report import skills_text
+from handlers.report import count_lines, skills_text
 from handlers.services import reporting
 from handlers.services.reporting import Draft
 
-CODES = {
-    "dvc": "dvc",
-    "mua": "shopping",
-    "tt": "payment",
-    "atm": "safety",
-    "dp": "local_platforms",
-    "vneid": "vneid_install",
-    "khac": "other",
+# Quick-form code -> skill flag, and the numbers' keys: from core/figures.py.
+CODES = {skill.quick: skill.code for skill in figures.SKILLS if skill.quick}
+NUMBERS = (*figures.count_codes(), "thanhthao", "nk")
+_KEYS = "|".join(re.escape(key) for key in sorted(NUMBERS, key=len, reverse=True))
+_NUMBER = re.compile(rf"({_KEYS})\s*[=:]\s*([^\s,;=]*)")
+# Other spellings of a key, written together before the numbers are read.
+_SPELLINGS = {"thanh thao": "thanhthao"} | {
+    spelling: count.code for count in figures.COUNTS for spelling in count.spellings
 }
-NUMBERS = ("dk2", "kh", "cqn", "thanhthao", "nk")
-_NUMBER = re.compile(r"(dk2|kh|cqn|thanhthao|nk)\s*[=:]\s*([^\s,;=]*)")
 _SEPARATORS = re.compile(r"[\s,.+/]+")
 
 
@@ -45,7 +43,9 @@ def parse(args: str) -> QuickForm:
     address = reporting.clean_address(parts[1]) if len(parts) > 1 else ""
     form = QuickForm(name, address)
     rest = " ".join(parts[2:])
-    folded = fold(rest).replace("thanh thao", "thanhthao").replace("dk 2", "dk2")
+    folded = fold(rest)
+    for spelling, key in _SPELLINGS.items():
+        folded = folded.replace(spelling, key)
     for key, raw in _NUMBER.findall(folded):
         if not (raw.isascii() and raw.isdigit()):
             raise InvalidField(field="quick_number", value=f"{key}={raw}")
@@ -56,7 +56,7 @@ def parse(args: str) -> QuickForm:
         if code is None:
             raise InvalidField(field="quick_code", value=token)
         form.skills.add(code)
-    if not form.skills and not any(form.numbers.get(k) for k in ("dk2", "kh", "cqn")):
+    if not form.skills and not any(form.numbers.get(k) for k in figures.count_codes()):
         raise InvalidField(field="quick_nothing")
     return form
 
@@ -74,11 +74,12 @@ def to_draft(form: QuickForm) -> Draft:
         skills=set(form.skills),
         proficient=thanhthao == 1,
     )
-    for key in ("dk2", "kh", "cqn"):
-        setattr(draft, key, reporting.clean_count(numbers.get(key, 0), key, size))
+    for count in figures.COUNTS:
+        draft.counts[count.code] = reporting.clean_count(
+            numbers.get(count.code, 0), count.code, size
+        )
     # A number implies what was guided.
-    implied = {"dk2": "vneid_register", "kh": "vneid_activate", "cqn": "cqngai"}
-    draft.skills |= {skill for key, skill in implied.items() if getattr(draft, key)}
+    draft.skills |= {count.skill for count in figures.COUNTS if draft.count(count.code)}
     return draft
 
 
@@ -110,9 +111,7 @@ async def quick_report(ctx: Context, args: str) -> None:
         address=recorded.household.address,
         day=draft.visit_date,
         skills=skills_text(ctx, draft.skills),
-        dk2=draft.dk2,
-        kh=draft.kh,
-        cqn=draft.cqn,
+        counts=count_lines(ctx, draft.counts, "figure_short"),
         proficient=draft.proficient,
         namesakes=namesakes,
     )

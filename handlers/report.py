@@ -5,9 +5,11 @@ States: see handlers/report.mmd.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
-from core import roles
+from core import figures, roles
 from core.errors import InvalidField, StaleChoice
 from core.events import Choice, in_rows
 from db.repos import households, units
@@ -19,10 +21,10 @@ from handlers.services import reporting
 from handlers.services.reporting import Draft
 
 FLOW = "report"
-FIVE_SKILLS = ("dvc", "shopping", "payment", "safety", "local_platforms")
-SKILL_ORDER = (*FIVE_SKILLS, "vneid_install", "vneid_register", "vneid_activate", "cqngai", "other")
+FIVE_SKILLS = tuple(skill.code for skill in figures.SKILLS if skill.basic)
+SKILL_ORDER = figures.skill_codes()
 # Which toggled skill asks which count.
-COUNT_FOR = {"vneid_register": "dk2", "vneid_activate": "kh", "cqngai": "cqn"}
+COUNT_FOR = {count.skill: count.code for count in figures.COUNTS}
 
 
 def _draft(ctx: Context) -> Draft:
@@ -31,6 +33,14 @@ def _draft(ctx: Context) -> Draft:
 
 def _keep(ctx: Context, draft: Draft) -> None:
     ctx.data["draft"] = draft.to_data()
+
+
+def count_lines(ctx: Context, counts: Mapping[str, int], style: str) -> list[dict[str, Any]]:
+    """Every count of core/figures.py with its label (labels.<style>.<code>), for a message."""
+    return [
+        {"label": ctx.label(f"{style}.{count.code}"), "value": counts.get(count.code, 0)}
+        for count in figures.COUNTS
+    ]
 
 
 def skills_text(ctx: Context, skills: set[str] | frozenset[str]) -> str:
@@ -160,7 +170,7 @@ async def on_skills(ctx: Context, value: str) -> None:
     # Counts only for what was toggled; a count whose toggle was removed goes back to 0.
     for skill, count in COUNT_FOR.items():
         if skill not in draft.skills:
-            setattr(draft, count, 0)
+            draft.counts[count] = 0
     _keep(ctx, draft)
     ctx.data["pending"] = [COUNT_FOR[s] for s in COUNT_FOR if s in draft.skills]
     await _next_count(ctx)
@@ -190,7 +200,7 @@ async def _set_count(ctx: Context, raw: str) -> None:
     draft = _draft(ctx)
     field = str(ctx.data["count_field"])
     value = reporting.clean_count(raw, field, draft.size)
-    setattr(draft, field, value)
+    draft.counts[field] = value
     _keep(ctx, draft)
     ctx.data["pending"] = [f for f in ctx.data.get("pending", []) if f != field]
     await _next_count(ctx)
@@ -229,9 +239,7 @@ def _ask_summary(ctx: Context) -> None:
         address=draft.address,
         day=draft.visit_date or ctx.today,
         skills=skills_text(ctx, draft.skills),
-        dk2=draft.dk2,
-        kh=draft.kh,
-        cqn=draft.cqn,
+        counts=count_lines(ctx, draft.counts, "figure"),
         proficient=draft.proficient,
         note=draft.note or "",
     )

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import figures
 from db.repos.digest import TEAM_ROLES, like_prefix
 from db.schema import households, people, units, visits
 
@@ -66,9 +67,7 @@ _OUTCOMES = (
     households.c.visits,
     households.c.dvc_payment,
     households.c.proficient,
-    households.c.vneid_registered,
-    households.c.vneid_activated,
-    households.c.cqngai_installed,
+    *(households.c[count.state] for count in figures.COUNTS),
     _LAST_VISIT.label("last_visit"),
 )
 

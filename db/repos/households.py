@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import figures
 from db.models import Household
 from db.schema import households, visits
 
@@ -16,9 +17,7 @@ STATE_FIELDS = (
     "visits",
     "dvc_payment",
     "proficient",
-    "vneid_registered",
-    "vneid_activated",
-    "cqngai_installed",
+    *(count.state for count in figures.COUNTS),
 )
 EMPTY_STATE = dict.fromkeys(STATE_FIELDS, 0)
 
@@ -65,9 +64,10 @@ _LIVE_STATE = sa.select(
     sa.func.count().label("visits"),
     _count(sa.or_(visits.c.dvc, visits.c.payment)).label("dvc_payment"),
     _count(visits.c.proficient).label("proficient"),
-    sa.func.coalesce(sa.func.sum(visits.c.dk2), 0).label("vneid_registered"),
-    sa.func.coalesce(sa.func.sum(visits.c.kh), 0).label("vneid_activated"),
-    sa.func.coalesce(sa.func.sum(visits.c.cqn), 0).label("cqngai_installed"),
+    *(
+        sa.func.coalesce(sa.func.sum(visits.c[count.code]), 0).label(count.state)
+        for count in figures.COUNTS
+    ),
 ).where(visits.c.household_id == sa.bindparam("household_id"), visits.c.deleted_at.is_(None))
 _SET_STATE = (
     households.update()
@@ -151,9 +151,7 @@ async def refresh_state(
         "visits": int(agg.visits),
         "dvc_payment": 1 if agg.dvc_payment else 0,
         "proficient": 1 if agg.proficient else 0,
-        "vneid_registered": int(agg.vneid_registered),
-        "vneid_activated": int(agg.vneid_activated),
-        "cqngai_installed": int(agg.cqngai_installed),
+        **{count.state: int(agg._mapping[count.state]) for count in figures.COUNTS},
     }
     if after != before:
         await set_state(conn, household_id, after)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import figures
 from db.models import Visit
 from db.repos._sql import insert_for, per_dialect
 from db.schema import SKILL_FLAGS, households, visits
@@ -38,9 +40,7 @@ def _visit(row: Any) -> Visit:
         village_code=m["village_code"],
         visit_date=m["visit_date"],
         skills=frozenset(flag for flag in SKILL_FLAGS if m[flag]),
-        dk2=m["dk2"],
-        kh=m["kh"],
-        cqn=m["cqn"],
+        counts={count.code: m[count.code] for count in figures.COUNTS},
         proficient=bool(m["proficient"]),
         note=m["note"],
         created_at=m["created_at"],
@@ -50,14 +50,10 @@ def _visit(row: Any) -> Visit:
     )
 
 
-def _values(
-    skills: frozenset[str], dk2: int, kh: int, cqn: int, proficient: bool
-) -> dict[str, Any]:
+def _values(skills: frozenset[str], counts: Mapping[str, int], proficient: bool) -> dict[str, Any]:
     return {
         **{flag: flag in skills for flag in SKILL_FLAGS},
-        "dk2": dk2,
-        "kh": kh,
-        "cqn": cqn,
+        **{count.code: counts.get(count.code, 0) for count in figures.COUNTS},
         "proficient": proficient,
     }
 
@@ -71,9 +67,7 @@ async def insert(
     village_code: str,
     visit_date: date,
     skills: frozenset[str],
-    dk2: int,
-    kh: int,
-    cqn: int,
+    counts: Mapping[str, int],
     proficient: bool,
     note: str | None,
     now: datetime,
@@ -87,7 +81,7 @@ async def insert(
         "visit_date": visit_date,
         "note": note,
         "created_at": now,
-        **_values(skills, dk2, kh, cqn, proficient),
+        **_values(skills, counts, proficient),
     }
     new_id = (await conn.execute(_insert_once(conn), values)).scalar_one_or_none()
     if new_id is not None:
@@ -110,9 +104,7 @@ async def update(
     *,
     visit_date: date,
     skills: frozenset[str],
-    dk2: int,
-    kh: int,
-    cqn: int,
+    counts: Mapping[str, int],
     proficient: bool,
     note: str | None,
     now: datetime,
@@ -125,7 +117,7 @@ async def update(
             note=note,
             updated_at=now,
             deleted_at=None,
-            **_values(skills, dk2, kh, cqn, proficient),
+            **_values(skills, counts, proficient),
         )
     )
 
@@ -166,9 +158,10 @@ async def tally(
             sa.select(
                 sa.func.count().label("reports"),
                 sa.func.count(sa.distinct(visits.c.household_id)).label("households"),
-                sa.func.coalesce(sa.func.sum(visits.c.dk2), 0).label("dk2"),
-                sa.func.coalesce(sa.func.sum(visits.c.kh), 0).label("kh"),
-                sa.func.coalesce(sa.func.sum(visits.c.cqn), 0).label("cqn"),
+                *(
+                    sa.func.coalesce(sa.func.sum(visits.c[count.code]), 0).label(count.code)
+                    for count in figures.COUNTS
+                ),
                 sa.func.coalesce(sa.func.sum(sa.case((visits.c.proficient, 1), else_=0)), 0).label(
                     "proficient"
                 ),

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import figures as table
 from core import roles
 from core.privacy import mask_numbers
 from db.models import Person, Unit
@@ -42,9 +43,7 @@ FIGURE_COLUMNS = (
     "households_visited",
     "households_dvc_payment",
     "proficient_households",
-    "vneid_registered",
-    "vneid_activated",
-    "cqngai_installed",
+    *(count.statistic for count in table.COUNTS),
 )
 MEMBER_COLUMNS = (
     "member",
@@ -62,9 +61,7 @@ HOUSEHOLD_COLUMNS = (
     "visits",
     "dvc_payment",
     "proficient",
-    "vneid_registered",
-    "vneid_activated",
-    "cqngai_installed",
+    *(count.state for count in table.COUNTS),
     "last_visit",
 )
 NAME_COLUMNS = ("head_name", "address")

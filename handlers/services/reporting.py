@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import roles
+from core import figures, roles
 from core.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound
 from core.text import fold, has_control_chars, tidy, tidy_lines
 from db.models import Household, Person, Visit
@@ -17,7 +17,6 @@ from handlers.services.plan import Plan
 
 MAX_COUNT = 30
 EDIT_WINDOW = timedelta(hours=48)
-COUNT_FIELDS = ("dk2", "kh", "cqn")
 
 
 # --- validation --------------------------------------------------------------------------
@@ -81,9 +80,7 @@ class Draft:
     household_id: int | None = None
     size: int | None = None
     skills: set[str] = field(default_factory=set)
-    dk2: int = 0
-    kh: int = 0
-    cqn: int = 0
+    counts: dict[str, int] = field(default_factory=figures.no_counts)  # by code: {"dk2": 2}
     proficient: bool = False
     note: str | None = None
     visit_date: date | None = None
@@ -95,9 +92,8 @@ class Draft:
             "household_id": self.household_id,
             "size": self.size,
             "skills": sorted(self.skills),
-            "dk2": self.dk2,
-            "kh": self.kh,
-            "cqn": self.cqn,
+            # Counts are kept flat ("dk2": 2), as conversations stored before the table expect.
+            **{count.code: self.count(count.code) for count in figures.COUNTS},
             "proficient": self.proficient,
             "note": self.note,
             "visit_date": self.visit_date.isoformat() if self.visit_date else None,
@@ -109,6 +105,7 @@ class Draft:
         values["skills"] = set(values.get("skills") or [])
         raw_date = values.get("visit_date")
         values["visit_date"] = date.fromisoformat(raw_date) if raw_date else None
+        values["counts"] = {count.code: values.get(count.code, 0) for count in figures.COUNTS}
         return cls(**{k: v for k, v in values.items() if k in cls.__dataclass_fields__})
 
     @classmethod
@@ -118,17 +115,18 @@ class Draft:
             address=visit.address,
             household_id=visit.household_id,
             skills=set(visit.skills),
-            dk2=visit.dk2,
-            kh=visit.kh,
-            cqn=visit.cqn,
+            counts={**figures.no_counts(), **visit.counts},
             proficient=visit.proficient,
             note=visit.note,
             visit_date=visit.visit_date,
         )
 
+    def count(self, code: str) -> int:
+        return self.counts.get(code, 0)
+
     def check_counts(self) -> None:
-        for name in COUNT_FIELDS:
-            clean_count(getattr(self, name), name, self.size)
+        for count in figures.COUNTS:
+            clean_count(self.count(count.code), count.code, self.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +188,7 @@ def _delta(before: dict[str, int], after: dict[str, int], reports: int) -> dict[
         "households_visited": int(after["visits"] > 0) - int(before["visits"] > 0),
         "households_dvc_payment": after["dvc_payment"] - before["dvc_payment"],
         "proficient_households": after["proficient"] - before["proficient"],
-        "vneid_registered": after["vneid_registered"] - before["vneid_registered"],
-        "vneid_activated": after["vneid_activated"] - before["vneid_activated"],
-        "cqngai_installed": after["cqngai_installed"] - before["cqngai_installed"],
+        **{count.statistic: after[count.state] - before[count.state] for count in figures.COUNTS},
     }
 
 
@@ -202,9 +198,7 @@ def _state_of(draft: Draft) -> dict[str, int]:
         "visits": 1,
         "dvc_payment": int(bool({"dvc", "payment"} & draft.skills)),
         "proficient": int(draft.proficient),
-        "vneid_registered": draft.dk2,
-        "vneid_activated": draft.kh,
-        "cqngai_installed": draft.cqn,
+        **{count.state: draft.count(count.code) for count in figures.COUNTS},
     }
 
 
@@ -242,9 +236,7 @@ async def record(
         village_code=household.village_code,
         visit_date=visit_date,
         skills=frozenset(draft.skills),
-        dk2=draft.dk2,
-        kh=draft.kh,
-        cqn=draft.cqn,
+        counts=dict(draft.counts),
         proficient=draft.proficient,
         note=draft.note or None,
         now=now,
@@ -284,9 +276,7 @@ def _snapshot(visit: Visit) -> dict[str, Any]:
     return {
         "visit_date": visit.visit_date.isoformat(),
         "skills": sorted(visit.skills),
-        "dk2": visit.dk2,
-        "kh": visit.kh,
-        "cqn": visit.cqn,
+        **{count.code: visit.counts.get(count.code, 0) for count in figures.COUNTS},
         "proficient": visit.proficient,
         "note": visit.note,
     }
@@ -338,9 +328,7 @@ async def update(
         visit.id,
         visit_date=new_date,
         skills=frozenset(draft.skills),
-        dk2=draft.dk2,
-        kh=draft.kh,
-        cqn=draft.cqn,
+        counts=dict(draft.counts),
         proficient=draft.proficient,
         note=draft.note or None,
         now=now,

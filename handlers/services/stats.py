@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import figures as table
 from core.errors import UnknownUnit
 from db.models import Unit
 from db.repos import stats, units
@@ -23,13 +24,11 @@ def _figures(unit: Unit, row: dict[str, int]) -> dict[str, Any]:
         "households_visited": row.get("households_visited", 0),
         "households_dvc_payment": row.get("households_dvc_payment", 0),
         "proficient_households": row.get("proficient_households", 0),
-        # Baselines from the units file count in: the targets are about the whole population.
-        "vneid_registered": row.get("total_vneid_registered_baseline", 0)
-        + row.get("vneid_registered", 0),
-        "vneid_activated": row.get("total_vneid_activated_baseline", 0)
-        + row.get("vneid_activated", 0),
-        "cqngai_installed": row.get("total_cqngai_baseline", 0) + row.get("cqngai_installed", 0),
     }
+    for count in table.COUNTS:
+        # Baselines from the units file count in: the targets are about the whole population.
+        baseline = row.get(f"total_{count.baseline}", 0) if count.baseline else 0
+        figures[count.statistic] = baseline + row.get(count.statistic, 0)
     return figures
 
 
