@@ -10,11 +10,10 @@ import re
 
 from core.errors import StaleChoice
 from core.events import Choice, in_rows
-from core.privacy import mask_numbers
-from db.repos import questions
 from handlers.choices import small_number
 from handlers.context import Context
 from handlers.guides.library import CATEGORIES, Guide
+from handlers.services import questions
 
 _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
 
@@ -83,7 +82,7 @@ async def answer_question(ctx: Context, text: str) -> None:
         at=ctx.now,
         channel=ctx.event.channel,
         role=ctx.role,
-        text=mask_numbers(text),
+        text=text,
         kind=answer.kind,
         guide_id=answer.guide_id,
         score=answer.score,
