@@ -314,9 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="invite_command", required=True
     )
     create = invite.add_parser("create", help="create an invite code")
-    create.add_argument(
-        "--role", required=True, choices=[r for r in roles.ROLES if r != "resident"]
-    )
+    create.add_argument("--role", required=True, choices=roles.REGISTERED_ROLES)
     create.add_argument("--unit", required=True)
     create.add_argument("--uses", type=int, default=1)
     create.add_argument("--expires", default="7d", help="e.g. 7d, 12h, 30m")

@@ -28,13 +28,11 @@ def add_commands(sub: Any) -> dict[tuple[str, ...], Any]:
     )
     listing = people.add_parser("list", help="registered people (long numbers in names masked)")
     listing.add_argument("--unit", help="this unit and below (default: everyone)")
-    listing.add_argument("--role", choices=[r for r in roles.ROLES if r != roles.RESIDENT])
+    listing.add_argument("--role", choices=roles.REGISTERED_ROLES)
     listing.add_argument("--json", action="store_true")
     set_role = people.add_parser("set-role", help="change a person's role and unit")
     set_role.add_argument("person", help="person id, or CHANNEL:ID of one of their accounts")
-    set_role.add_argument(
-        "--role", required=True, choices=[r for r in roles.ROLES if r != roles.RESIDENT]
-    )
+    set_role.add_argument("--role", required=True, choices=roles.REGISTERED_ROLES)
     set_role.add_argument("--unit", required=True)
     remove = people.add_parser("remove", help="take a person off the team (reports are kept)")
     remove.add_argument("person", help="person id, or CHANNEL:ID of one of their accounts")

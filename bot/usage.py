@@ -21,6 +21,7 @@ from core import roles
 from core.events import Reply
 from db.repos import outbox, people, units
 from db.repos import usage as usage_repo
+from handlers.services import reach
 from handlers.services.registry import Services
 
 log = logging.getLogger(__name__)
@@ -129,12 +130,10 @@ class UsageMeter:
         )
         queued = False
         for admin in await people.in_subtree(conn, root.path, (roles.ADMIN,)):
-            linked = await people.accounts_of(conn, admin.id)
-            if not linked:
+            chat = await reach.reach(conn, admin)
+            if chat is None:
                 continue
-            channel, chat_id = next(
-                ((c, chat) for c, chat in linked if c == admin.preferred_channel), linked[0]
-            )
+            channel, chat_id = chat
             queued |= await outbox.enqueue(
                 conn,
                 key=f"quota:{self.channel}:{reading.month}:{level}:{admin.id}",

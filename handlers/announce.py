@@ -21,10 +21,9 @@ from markupsafe import Markup
 
 from core.errors import StaleChoice
 from core.events import Reply, in_rows
-from db.repos import follows, units
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.services import announcements
+from handlers.services import announcements, places
 
 FLOW = "announce"
 FOLLOW_FLOW = "follow"
@@ -33,23 +32,18 @@ FOLLOW_FLOW = "follow"
 # --- /theodoi, /botheodoi ----------------------------------------------------------------------
 async def follow(ctx: Context, _args: str = "") -> None:
     """/theodoi: which commune, then which village (or the whole commune)."""
-    following = await follows.of_chat(ctx.conn, ctx.event.channel, ctx.event.chat_id)
+    following = await announcements.following(ctx.conn, ctx.event.channel, ctx.event.chat_id)
     if following:
         ctx.end()
         ctx.say("announce.already_following", units=following)
         return
-    communes = await units.children(ctx.conn, ctx.services.plan.root_unit)
+    communes = await places.children(ctx.conn, ctx.services.plan.root_unit)
     ctx.goto(FOLLOW_FLOW, "commune")
     ctx.say("announce.follow_commune", in_rows([ctx.choice(u.code, u.name) for u in communes]))
 
 
 async def on_follow_commune(ctx: Context, value: str) -> None:
-    commune = await units.get(ctx.conn, value)
-    if commune is None or commune.parent_code != ctx.services.plan.root_unit:
-        raise StaleChoice()
-    villages = await units.children(ctx.conn, value)
-    if not villages:
-        raise StaleChoice()
+    commune, villages = await places.commune_villages(ctx.conn, ctx.services.plan.root_unit, value)
     ctx.state = "village"
     ctx.data["commune"] = commune.code
     whole = ctx.choice(commune.code, ctx.text("announce.whole_commune", commune=commune.name))
@@ -58,20 +52,16 @@ async def on_follow_commune(ctx: Context, value: str) -> None:
 
 
 async def on_follow_village(ctx: Context, value: str) -> None:
-    unit = await units.get(ctx.conn, value)
-    commune = ctx.data.get("commune")
-    if unit is None or unit.kind not in ("village", "commune"):
-        raise StaleChoice()
-    if commune not in (unit.code, unit.parent_code):
-        raise StaleChoice()
-    await follows.follow(ctx.conn, ctx.event.channel, ctx.event.chat_id, unit.code, ctx.now)
+    unit = await announcements.follow(
+        ctx.conn, (ctx.event.channel, ctx.event.chat_id), value, ctx.data.get("commune"), ctx.now
+    )
     ctx.end()
     ctx.say("announce.followed", unit=unit.name)
 
 
 async def unfollow(ctx: Context, _args: str = "") -> None:
     """/botheodoi: stop at once, no questions."""
-    stopped = await follows.unfollow_all(ctx.conn, ctx.event.channel, ctx.event.chat_id)
+    stopped = await announcements.unfollow_all(ctx.conn, ctx.event.channel, ctx.event.chat_id)
     ctx.say("announce.unfollowed" if stopped else "announce.not_following")
 
 

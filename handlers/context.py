@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.events import Choice, Incoming, Reply
 from db.models import Conversation, Person
-from db.repos import conversations, outbox, people
+from handlers.services import reach
 
 if TYPE_CHECKING:
     from handlers.services.registry import Services
@@ -110,46 +110,25 @@ class Context:
         self.deferred.append(job)
 
     async def notify(self, person_id: int, key: str, reply: Reply, *, urgent: bool = True) -> bool:
-        """Queue a message to a person on their chosen channel (once per key).
-
-        It is written in this event's transaction and sent by the outbox sender after commit.
-        """
-        person = await people.get(self.conn, person_id)
-        linked = await people.accounts_of(self.conn, person_id)
-        if person is None or not linked:
+        """Queue a message to a person on the chat `reach` picks (once per key); it is written
+        in this event's transaction and sent by the outbox sender after commit."""
+        chat = await reach.reach_id(self.conn, person_id)
+        if chat is None:
             return False
-        channel, chat_id = next(
-            ((c, chat) for c, chat in linked if c == person.preferred_channel), linked[0]
-        )
+        channel, chat_id = chat
         return await self.notify_chat(channel, chat_id, f"{key}:{person_id}", reply, urgent=urgent)
 
     async def notify_chat(
         self, channel: str, chat_id: str, key: str, reply: Reply, *, urgent: bool = True
     ) -> bool:
         self.queued = True  # the dispatcher wakes the senders once this transaction commits
-        if reply.choices and (channel, chat_id) != (self.event.channel, self.event.chat_id):
-            await self._offer_to(channel, chat_id, reply)
-        return await outbox.enqueue(
-            self.conn,
-            key=key,
-            channel=channel,
-            chat_id=chat_id,
-            payload=reply.to_json(),
-            now=self.now,
-            urgent=urgent,
+        return await reach.notify_chat(
+            self.conn, channel, chat_id, key, reply, now=self.now, urgent=urgent, sender=self._chat
         )
 
-    async def _offer_to(self, channel: str, chat_id: str, reply: Reply) -> None:
-        """Let the recipient answer a notice's options by typing a number (channels without
-        buttons), unless they are in the middle of something: then they use the command."""
-        theirs = await conversations.load(self.conn, channel, chat_id)
-        if theirs.flow is not None:
-            return
-        offered = [[c.data, c.label] for c in reply.flat_choices() if c.data.startswith("a:")]
-        if not offered:
-            return
-        updated = replace(theirs, data={**theirs.data, "_offered": offered})
-        await conversations.save(self.conn, updated, expected_version=theirs.version, now=self.now)
+    @property
+    def _chat(self) -> tuple[str, str]:
+        return self.event.channel, self.event.chat_id
 
     def render(self, key: str, choices: list[list[Choice]] | None = None, **params: Any) -> Reply:
         """A reply that is not sent to this chat (for notify)."""

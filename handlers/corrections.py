@@ -15,7 +15,7 @@ FLOW = "correct"
 
 
 async def _pick(ctx: Context, purpose: str) -> None:
-    if ctx.person is None or not roles.can_report(ctx.role):
+    if ctx.person is None or not roles.can(ctx.role, roles.REPORT):
         ctx.say("report.not_team")
         return
     recent = await reporting.recent_editable(ctx.conn, ctx.person, ctx.now)

@@ -67,7 +67,7 @@ async def start(ctx: Context, args: str = "") -> None:
 
 async def from_reminder(ctx: Context, arg: str) -> None:
     """The "Nộp ngay" button under a reminder (an action: valid whenever it is pressed)."""
-    if ctx.person is None or ctx.role not in (roles.LEADER, *roles.OFFICER_ROLES):
+    if ctx.person is None or not roles.can(ctx.role, roles.DELIVER):
         raise StaleChoice()
     await start(ctx, arg)
 
@@ -237,7 +237,7 @@ async def show_progress(ctx: Context, _args: str = "") -> None:
 
 async def nudge(ctx: Context, arg: str) -> None:
     """ "Nhắc N nơi chưa nộp": one reminder to each laggard, at most once a day per officer."""
-    if ctx.person is None or ctx.role not in roles.OFFICER_ROLES:
+    if ctx.person is None or not roles.can(ctx.role, roles.NUDGE):
         raise StaleChoice()
     key, _, level = arg.partition(":")
     deadline = ctx.services.plan.deadline(key)

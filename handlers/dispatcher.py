@@ -27,6 +27,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
 from core.errors import DomainError, NotRegistered, StaleChoice
 from core.events import Choice, Incoming, Reply
 from core.text import fold
@@ -50,8 +51,11 @@ _BARE = {"dangky": "dangky", "huy": "huy", "menu": "menu"}
 class Command:
     name: str
     run: Step
-    roles: tuple[str, ...] | None  # None: everyone
+    roles: tuple[str, ...] | None  # None: everyone (else from core.roles.holders)
     help_key: str | None = None
+
+    def allows(self, role: str) -> bool:
+        return self.roles is None or role in self.roles
 
 
 @dataclass
@@ -212,8 +216,8 @@ class Dispatcher:
             if command is None:
                 ctx.say("help.unknown_command", command=name)
                 return
-            if command.roles is not None and ctx.role not in command.roles:
-                if ctx.role == "resident":
+            if not command.allows(ctx.role):
+                if not roles.registered(ctx.role):
                     raise NotRegistered()
                 ctx.say("errors.command_not_for_role", command=name)
                 return

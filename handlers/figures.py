@@ -10,13 +10,11 @@ from datetime import date
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import roles
-from core.errors import NotAllowed, UnknownUnit
 from core.events import Reply
 from db.models import Unit
-from db.repos import units
 from handlers.context import Context
 from handlers.report import count_lines
-from handlers.services import digest, exports, reporting
+from handlers.services import digest, exports, places, reporting
 
 log = logging.getLogger(__name__)
 __all__ = ["export", "my_tally", "unit_stats"]
@@ -24,7 +22,7 @@ __all__ = ["export", "my_tally", "unit_stats"]
 
 async def my_tally(ctx: Context, _args: str = "") -> None:
     """/cuatoi: what I reported today and over the campaign."""
-    if ctx.person is None or not roles.can_report(ctx.role):
+    if ctx.person is None or not roles.can(ctx.role, roles.REPORT):
         ctx.say("report.not_team")
         return
     plan = ctx.services.plan
@@ -43,19 +41,7 @@ async def my_tally(ctx: Context, _args: str = "") -> None:
 
 async def _scope(ctx: Context, wanted: str | None) -> Unit:
     """The person's own unit, or a unit inside it that they asked for."""
-    if ctx.person is None or not ctx.person.unit_code:
-        raise NotAllowed(action="stats_area")
-    own = await units.get(ctx.conn, ctx.person.unit_code)
-    if own is None:
-        raise UnknownUnit(code=ctx.person.unit_code)
-    if not wanted:
-        return own
-    unit = await units.get(ctx.conn, wanted)
-    if unit is None:
-        raise UnknownUnit(code=wanted)
-    if not (own.contains(unit) or ctx.role == roles.ADMIN):
-        raise NotAllowed(action="stats_area")
-    return unit
+    return await places.in_area(ctx.conn, ctx.person, wanted, roles.SEE_STATS, denied="stats_area")
 
 
 _DAY = re.compile(r"^(\d{1,2})[/.-](\d{1,2})(?:[/.-](\d{4}))?$")

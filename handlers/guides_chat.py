@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from core import roles
 from core.errors import StaleChoice
 from core.events import Choice, in_rows
-from core.privacy import mask_numbers
-from db.repos import questions
 from handlers.choices import small_number
 from handlers.context import Context
 from handlers.guides.library import CATEGORIES, Guide
+from handlers.services import questions
 
 _STEP_NUMBER = re.compile(r"^\s*(bước\s*)?\d+\s*[.:)]\s*", re.IGNORECASE)
 
@@ -87,7 +87,7 @@ async def answer_question(ctx: Context, text: str) -> None:
         at=ctx.now,
         channel=ctx.event.channel,
         role=ctx.role,
-        text=mask_numbers(text),
+        text=text,
         kind="urgent" if urgent else answer.kind,
         guide_id=answer.guide_id,
         score=answer.score,
@@ -127,7 +127,7 @@ def show_none(ctx: Context) -> None:
 async def urgent_in_flow(ctx: Context, text: str) -> None:
     """Text typed by a resident in the middle of a flow: if it describes danger now, the
     urgent steps come first (with the guide one tap away); the flow then goes on."""
-    if ctx.role != "resident":
+    if not roles.is_resident(ctx.role):
         return
     answer, urgent = ctx.services.search.respond(text)
     if urgent is None:

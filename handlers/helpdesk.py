@@ -7,56 +7,38 @@ through the outbox; the first to press "Tôi nhận" takes it and the resident i
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, time
 
-from core import roles
-from core.errors import InvalidField, NotAllowed, StaleChoice
+from core.errors import StaleChoice
 from core.events import Choice, in_rows
-from core.text import fold, has_control_chars, tidy
-from db.models import Person, Unit
-from db.repos import help_requests, people, units
+from core.text import fold
 from handlers.choices import record_id, small_number
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.guides.library import CATEGORIES
+from handlers.services import helpdesk, places
 
 FLOW = "help"
-_PHONE = re.compile(r"^\+?[\d\s.\-]{9,15}$")
-# Fair use: open requests created today (Vietnam time), from one chat and in one village.
-# Beyond them the resident is asked kindly to wait; nothing is stored or queued.
-MAX_OPEN_PER_CHAT_PER_DAY = 2
-MAX_OPEN_PER_VILLAGE_PER_DAY = 20
 PAGE_SIZE = 5  # /yeucau: open requests per page
 
 
 async def start(ctx: Context, _arg: str = "") -> None:
     """/lienhe (or the "Nhờ Tổ giúp" button): which commune?"""
-    root = ctx.services.plan.root_unit
-    communes = await units.children(ctx.conn, root)
+    communes = await places.children(ctx.conn, ctx.services.plan.root_unit)
     ctx.goto(FLOW, "commune")
     options = [ctx.choice(u.code, u.name) for u in communes]
     ctx.say("help_request.ask_commune", in_rows(options))
 
 
 async def on_commune(ctx: Context, value: str) -> None:
-    commune = await units.get(ctx.conn, value)
-    if commune is None or commune.parent_code != ctx.services.plan.root_unit:
-        raise StaleChoice()
-    villages = await units.children(ctx.conn, value)
-    if not villages:
-        raise StaleChoice()
+    commune, villages = await places.commune_villages(ctx.conn, ctx.services.plan.root_unit, value)
     ctx.state = "village"
     ctx.data["commune"] = commune.code
     ctx.say("help_request.ask_village", in_rows([ctx.choice(u.code, u.name) for u in villages]))
 
 
 async def on_village(ctx: Context, value: str) -> None:
-    village = await units.get(ctx.conn, value)
-    if village is None or village.kind != "village":
-        raise StaleChoice()
-    if village.parent_code != ctx.data.get("commune"):
-        raise StaleChoice()
+    village = await helpdesk.village_in(ctx.conn, value, ctx.data.get("commune"))
     ctx.state = "offer"
     ctx.data["village"] = village.code
     choices = [
@@ -92,14 +74,7 @@ async def on_topic(ctx: Context, value: str) -> None:
 
 
 async def on_reach_text(ctx: Context, text: str) -> None:
-    if has_control_chars(text) or not text.strip():
-        raise InvalidField(field="contact", reason="empty")
-    contact = tidy(text)
-    if any(ch.isdigit() for ch in contact) and not _PHONE.match(contact):
-        raise InvalidField(field="contact", reason="phone")
-    if len(contact) > 100:
-        raise InvalidField(field="contact", reason="too_long", limit=100)
-    await _ask_consent(ctx, contact)
+    await _ask_consent(ctx, helpdesk.contact_from(text))
 
 
 async def on_reach_choice(ctx: Context, value: str) -> None:
@@ -109,10 +84,11 @@ async def on_reach_choice(ctx: Context, value: str) -> None:
 async def _ask_consent(ctx: Context, contact: str) -> None:
     ctx.state = "consent"
     ctx.data["contact"] = contact
-    village = await units.get(ctx.conn, str(ctx.data["village"]))
+    village = await places.get(ctx.conn, str(ctx.data["village"]))
     # The consent names exactly who will see the request (the same rule as on_consent).
-    team, escalated = await _recipients(ctx, village) if village else ([], False)
-    commune = await units.get(ctx.conn, village.parent_code or "") if village else None
+    audience = await helpdesk.audience(ctx.conn, village)
+    team, escalated = audience.people, audience.escalated
+    commune = await places.get(ctx.conn, village.parent_code) if village else None
     ctx.say(
         "help_request.ask_consent",
         [[ctx.choice("yes", ctx.label("agree")), ctx.choice("no", ctx.label("disagree"))]],
@@ -125,15 +101,6 @@ async def _ask_consent(ctx: Context, contact: str) -> None:
     )
 
 
-async def _recipients(ctx: Context, village: Unit) -> tuple[list[Person], bool]:
-    """The village's team on the bot; if it has none, its commune's officers (escalated)."""
-    team = await people.in_units(ctx.conn, [village.code], roles.TEAM_ROLES)
-    if team or not village.parent_code:
-        return team, False
-    officers = await people.in_units(ctx.conn, [village.parent_code], (roles.COMMUNE_OFFICER,))
-    return officers, bool(officers)
-
-
 async def on_consent(ctx: Context, value: str) -> None:
     if value != "yes":
         ctx.end()
@@ -143,20 +110,20 @@ async def on_consent(ctx: Context, value: str) -> None:
     topic = str(ctx.data["topic"])
     if await _over_cap(ctx, village_code):
         return
-    request_id = await help_requests.create(
+    request_id = await helpdesk.create(
         ctx.conn,
         request_key=f"{ctx.event.channel}:{ctx.event.chat_id}:help:{ctx.conversation.version}",
         now=ctx.now,
         village_code=village_code,
         topic=topic,
         contact=str(ctx.data["contact"]),
-        resident_channel=ctx.event.channel,
-        resident_chat_id=ctx.event.chat_id,
-        resident_name=(ctx.event.display_name or "")[:100] or None,
+        chat=(ctx.event.channel, ctx.event.chat_id),
+        resident_name=ctx.event.display_name,
     )
-    village = await units.get(ctx.conn, village_code)
+    village = await places.get(ctx.conn, village_code)
     # No team on the bot in this village yet: the commune's officers hear of it instead.
-    team, escalated = await _recipients(ctx, village) if village else ([], False)
+    audience = await helpdesk.audience(ctx.conn, village)
+    team, escalated = audience.people, audience.escalated
     topic_label = (
         ctx.label(f"category.{topic}") if topic in CATEGORIES else ctx.label("other_topic")
     )
@@ -182,27 +149,23 @@ async def _over_cap(ctx: Context, village_code: str) -> bool:
     """Too many open requests today from this chat or in this village: say so, end the flow."""
     start_of_day = datetime.combine(ctx.today, time.min, tzinfo=ctx.tz)
     chat = (ctx.event.channel, ctx.event.chat_id)
-    mine = await help_requests.count_open_since(ctx.conn, start_of_day, chat=chat)
-    if mine >= MAX_OPEN_PER_CHAT_PER_DAY:
-        ctx.end()
-        ctx.say("fair_use.help_chat_cap", n=mine)
-        return True
-    theirs = await help_requests.count_open_since(ctx.conn, start_of_day, village_code=village_code)
-    if theirs >= MAX_OPEN_PER_VILLAGE_PER_DAY:
-        village = await units.get(ctx.conn, village_code)
-        ctx.end()
-        ctx.say("fair_use.help_village_cap", village=village.name if village else "")
-        return True
-    return False
+    cap = await helpdesk.over_cap(ctx.conn, chat, village_code, start_of_day)
+    if cap is None:
+        return False
+    ctx.end()
+    if cap.which == "chat":
+        ctx.say("fair_use.help_chat_cap", n=cap.n)
+    else:
+        ctx.say("fair_use.help_village_cap", village=cap.village.name if cap.village else "")
+    return True
 
 
 async def take(ctx: Context, arg: str) -> None:
     """ "Tôi nhận": the first team member to press takes the request; the resident is told."""
-    request = await help_requests.get(ctx.conn, record_id(arg))
+    request, taken = await helpdesk.take(ctx.conn, ctx.person, record_id(arg), ctx.now)
     person = ctx.person
-    if request is None or person is None or not await _may_take(ctx, person, request.village_code):
-        raise StaleChoice()
-    if not await help_requests.take(ctx.conn, request.id, person.id, ctx.now):
+    assert person is not None  # take() raised otherwise
+    if not taken:
         ctx.say("help_request.already_taken")
         return
     position = (
@@ -221,22 +184,17 @@ async def take(ctx: Context, arg: str) -> None:
 
 async def publish_contact(ctx: Context, args: str) -> None:
     """/congkhai <contact>: the leader publishes how residents reach the team; `/congkhai xoa` hides it."""
-    if ctx.person is None or ctx.person.role != roles.LEADER or not ctx.person.unit_code:
-        raise NotAllowed(action="publish")
     text = args.strip()
     if not text:
-        village = await units.get(ctx.conn, ctx.person.unit_code)
-        current = village.public_contact if village else None
+        current = await helpdesk.public_contact(ctx.conn, ctx.person)
         ctx.say("help_request.publish_how", current=current or "")
         return
     if fold(text) in ("xoa", "an"):
-        await units.set_public_contact(ctx.conn, ctx.person.unit_code, None)
+        await helpdesk.publish(ctx.conn, ctx.person, None)
         ctx.say("help_request.unpublished")
         return
-    if has_control_chars(text) or len(text) > 300:
-        raise InvalidField(field="contact", reason="too_long", limit=300)
-    await units.set_public_contact(ctx.conn, ctx.person.unit_code, tidy(text))
-    ctx.say("help_request.published", contact=tidy(text))
+    shown = await helpdesk.publish(ctx.conn, ctx.person, text)
+    ctx.say("help_request.published", contact=shown)
 
 
 async def open_requests(ctx: Context, _args: str = "") -> None:
@@ -246,7 +204,7 @@ async def open_requests(ctx: Context, _args: str = "") -> None:
 
 async def requests_page(ctx: Context, arg: str) -> None:
     """The "Trang sau" / "Trang trước" buttons under /yeucau (`a:yeucau:<page>`)."""
-    if ctx.person is None or ctx.role not in roles.TEAM_ROLES:
+    if not helpdesk.may_list(ctx.person):
         raise StaleChoice()
     await _requests_page(ctx, small_number(arg))
 
@@ -254,17 +212,12 @@ async def requests_page(ctx: Context, arg: str) -> None:
 async def _requests_page(ctx: Context, page: int) -> None:
     if ctx.person is None or ctx.person.unit_code is None:
         raise StaleChoice()
-    village = ctx.person.unit_code
-    total = await help_requests.count_open_in(ctx.conn, village)
-    if not total:
+    found = await helpdesk.open_page(ctx.conn, ctx.person.unit_code, page, PAGE_SIZE)
+    if not found.total:
         ctx.say("help_request.none_open")
         return
-    pages = -(-total // PAGE_SIZE)
-    page = min(max(page, 1), pages)
-    pending = await help_requests.open_in(
-        ctx.conn, village, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE
-    )
-    for request in pending:
+    page, pages, total = found.page, found.pages, found.total
+    for request in found.requests:
         topic = (
             ctx.label(f"category.{request.topic}")
             if request.topic in CATEGORIES
@@ -296,18 +249,6 @@ def page_choices(ctx: Context, action: str, page: int, pages: int) -> list[Choic
     if page < pages:
         row.append(ctx.action(f"{action}:{page + 1}", ctx.text("paging.next")))
     return row
-
-
-async def _may_take(ctx: Context, person: Person, village_code: str) -> bool:
-    """The village's team, or an officer of its commune (who hears of it when it has no team)."""
-    if person.unit_code == village_code:
-        return person.role in roles.TEAM_ROLES
-    village = await units.get(ctx.conn, village_code)
-    return (
-        person.role == roles.COMMUNE_OFFICER
-        and village is not None
-        and person.unit_code == village.parent_code
-    )
 
 
 flow = Flow(

@@ -9,10 +9,9 @@ from core import roles
 from core.errors import NotAllowed, StaleChoice
 from core.events import in_rows
 from db.models import Unit
-from db.repos import units
 from handlers.context import Context
 from handlers.dispatcher import Flow
-from handlers.services import invites
+from handlers.services import invites, places
 
 FLOW = "invite"
 EXPIRES = timedelta(days=7)
@@ -20,31 +19,21 @@ USES = (1, 5, 10, 30)
 MAX_UNIT_CHOICES = 40
 
 
-def _roles_for(ctx: Context) -> list[str]:
-    """The roles this person may invite (never a resident, never an admin: the CLI does that)."""
-    return [
-        r
-        for r in roles.ROLES
-        if r != roles.RESIDENT and r != roles.ADMIN and roles.outranks_or_equals(ctx.role, r)
-    ]
-
-
 async def _candidates(ctx: Context, role: str) -> list[Unit]:
     """The units of the person's area a `role` can be bound to."""
     assert ctx.person is not None
-    own = await units.get(ctx.conn, ctx.person.unit_code or "")
+    own = await places.get(ctx.conn, ctx.person.unit_code)
     if own is None:
         raise NotAllowed(action="invite_area")
-    kinds = roles.UNIT_KINDS[role]
-    return [u for u in await units.subtree(ctx.conn, own) if u.kind in kinds]
+    return [u for u in await places.subtree(ctx.conn, own) if roles.fits_unit(role, u.kind)]
 
 
 async def start(ctx: Context, _args: str = "") -> None:
     """/moi: choose the role, then the unit, then how many people."""
-    if ctx.person is None or not roles.can_invite(ctx.role):
+    if ctx.person is None or not roles.can(ctx.role, roles.INVITE):
         raise NotAllowed(action="invite")
     ctx.goto(FLOW, "role")
-    options = [[ctx.choice(r, ctx.label(f"role.{r}"))] for r in _roles_for(ctx)]
+    options = [[ctx.choice(r, ctx.label(f"role.{r}"))] for r in roles.invitable_roles(ctx.role)]
     options.append([ctx.choice("cancel", ctx.label("cancel"))])
     ctx.say("invite.ask_role", options)
 
@@ -54,7 +43,7 @@ async def on_role(ctx: Context, value: str) -> None:
         ctx.end()
         ctx.say("flow.cancelled")
         return
-    if ctx.person is None or value not in _roles_for(ctx):
+    if ctx.person is None or not roles.may_invite_in_chat(ctx.role, value):
         raise StaleChoice()
     candidates = await _candidates(ctx, value)
     if not candidates:
@@ -80,7 +69,7 @@ def _ask_uses(ctx: Context) -> None:
 
 async def on_unit(ctx: Context, value: str) -> None:
     role = str(ctx.data.get("role", ""))
-    if ctx.person is None or role not in _roles_for(ctx):
+    if ctx.person is None or not roles.may_invite_in_chat(ctx.role, role):
         raise StaleChoice()
     if value not in {u.code for u in await _candidates(ctx, role)}:
         raise StaleChoice()
@@ -101,7 +90,7 @@ async def on_uses(ctx: Context, value: str) -> None:
         expires_in=EXPIRES,
         now=ctx.now,
     )
-    unit = await units.get(ctx.conn, invite.unit_code)
+    unit = await places.get(ctx.conn, invite.unit_code)
     ctx.end()
     username = ctx.services.telegram_username
     params: dict[str, Any] = {

@@ -35,7 +35,7 @@ def menu_choices(ctx: Context) -> list[list[Choice]]:
 async def show_menu(ctx: Context, _args: str = "") -> None:
     """/menu: the role's main choices."""
     ctx.end()
-    if ctx.person is None or ctx.role == roles.RESIDENT:
+    if ctx.person is None or not roles.registered(ctx.role):
         ctx.say("help.welcome_resident", menu_choices(ctx), name=ctx.event.display_name or "")
         return
     ctx.say("help.menu_title", menu_choices(ctx))

@@ -85,7 +85,7 @@ def to_draft(form: QuickForm) -> Draft:
 
 async def quick_report(ctx: Context, args: str) -> None:
     """/bc: parse, save at once, offer Undo."""
-    if ctx.person is None or not roles.can_report(ctx.role):
+    if ctx.person is None or not roles.can(ctx.role, roles.REPORT):
         ctx.say("report.not_team")
         return
     if not args.strip():

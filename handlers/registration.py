@@ -86,7 +86,7 @@ async def _redeem(ctx: Context, code: str, *, confirmed: bool) -> None:
     role_label = ctx.label(f"role.{joined.person.role}")
     key = "register.updated" if joined.linked_existing else "register.joined"
     ctx.say(key, name=joined.person.display_name or "", role=role_label, unit=joined.unit.name)
-    if joined.person.role in roles.TEAM_ROLES:
+    if roles.can(joined.person.role, roles.IN_TEAM):
         ctx.goto(FLOW, "position")
         options = [ctx.choice(p, ctx.label(f"position.{p}")) for p in roles.POSITIONS]
         ctx.say("register.ask_position", in_rows(options))

@@ -51,7 +51,7 @@ def skills_text(ctx: Context, skills: set[str] | frozenset[str]) -> str:
 # --- entry ---------------------------------------------------------------------------------
 async def start(ctx: Context, _args: str = "") -> None:
     """/baocao: start a new report in the member's village."""
-    if ctx.person is None or not roles.can_report(ctx.role) or not ctx.person.unit_code:
+    if ctx.person is None or not roles.can(ctx.role, roles.REPORT) or not ctx.person.unit_code:
         ctx.say("report.not_team")
         return
     village = await units.get(ctx.conn, ctx.person.unit_code)

@@ -24,8 +24,8 @@ from handlers.dispatcher import Command, Dispatcher, Step
 from handlers.services.registry import Services
 
 EVERYONE = None
-TEAM = roles.TEAM_ROLES
-TEAM_AND_OFFICERS = (*roles.TEAM_ROLES, *roles.OFFICER_ROLES[1:])
+# Who may run a command comes from the permissions table (core.roles.PERMISSIONS).
+REPORTERS = roles.holders(roles.REPORT)
 
 # (command, handler, roles allowed, aliases) — the order is the order of /trogiup.
 COMMANDS: list[Command] = [
@@ -38,25 +38,25 @@ COMMANDS: list[Command] = [
     Command("lienhe", helpdesk.start, EVERYONE),
     Command("theodoi", announce.follow, EVERYONE),
     Command("botheodoi", announce.unfollow, EVERYONE),
-    Command("baocao", report.start, TEAM),
-    Command("bc", quickform.quick_report, TEAM),
-    Command("huongdan", menu.quick_form_help, TEAM),
-    Command("sua", corrections.edit, TEAM),
-    Command("xoa", corrections.delete, TEAM),
-    Command("cuatoi", figures.my_tally, TEAM),
-    Command("thongke", figures.unit_stats, TEAM_AND_OFFICERS),
-    Command("xuat", figures.export, roles.OFFICER_ROLES),
-    Command("yeucau", helpdesk.open_requests, TEAM),
-    Command("congkhai", helpdesk.publish_contact, (roles.LEADER,)),
-    Command("moi", invite.start, roles.OFFICER_ROLES),
-    Command("thanhvien", team_admin.list_people, roles.OFFICER_ROLES),
-    Command("huyma", team_admin.revoke_invite, roles.OFFICER_ROLES),
-    Command("xoatv", team_admin.remove_member, roles.OFFICER_ROLES),
-    Command("xoaho", team_admin.forget_household, roles.OFFICER_ROLES),
-    Command("nop", deliverables.start, roles.OFFICER_ROLES),
-    Command("tiendo", deliverables.show_progress, roles.OFFICER_ROLES[1:]),
-    Command("thongbao", announce.start, roles.OFFICER_ROLES),
-    Command("cauhoi", guides_chat.review_questions, roles.OFFICER_ROLES[1:]),
+    Command("baocao", report.start, REPORTERS),
+    Command("bc", quickform.quick_report, REPORTERS),
+    Command("huongdan", menu.quick_form_help, REPORTERS),
+    Command("sua", corrections.edit, REPORTERS),
+    Command("xoa", corrections.delete, REPORTERS),
+    Command("cuatoi", figures.my_tally, REPORTERS),
+    Command("thongke", figures.unit_stats, roles.holders(roles.SEE_STATS)),
+    Command("xuat", figures.export, roles.holders(roles.EXPORT)),
+    Command("yeucau", helpdesk.open_requests, roles.holders(roles.ANSWER_HELP, roles.OWN)),
+    Command("congkhai", helpdesk.publish_contact, roles.holders(roles.PUBLISH_CONTACT)),
+    Command("moi", invite.start, roles.holders(roles.INVITE)),
+    Command("thanhvien", team_admin.list_people, roles.holders(roles.MANAGE_PEOPLE)),
+    Command("huyma", team_admin.revoke_invite, roles.holders(roles.MANAGE_PEOPLE)),
+    Command("xoatv", team_admin.remove_member, roles.holders(roles.MANAGE_PEOPLE)),
+    Command("xoaho", team_admin.forget_household, roles.holders(roles.FORGET)),
+    Command("nop", deliverables.start, roles.holders(roles.DELIVER)),
+    Command("tiendo", deliverables.show_progress, roles.holders(roles.SEE_PROGRESS)),
+    Command("thongbao", announce.start, roles.holders(roles.ANNOUNCE)),
+    Command("cauhoi", guides_chat.review_questions, roles.holders(roles.REVIEW_QUESTIONS)),
     Command("lienket", linking.start, EVERYONE),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
@@ -64,22 +64,22 @@ ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
 
 def commands_for(role: str) -> list[str]:
     """The commands a role may use, in help order."""
-    return [c.name for c in COMMANDS if c.roles is None or role in c.roles]
+    return [c.name for c in COMMANDS if c.allows(role)]
 
 
 async def _menu_action(ctx: Context, name: str) -> None:
     """A menu button runs its command, with the same role check as typing it."""
     command = next((c for c in COMMANDS if c.name == name), None)
-    if command is None or (command.roles is not None and ctx.role not in command.roles):
+    if command is None or not command.allows(ctx.role):
         raise StaleChoice()
     await command.run(ctx, "")
 
 
-def _officer_only(step: Step) -> Step:
-    """A button that pages an officers' command keeps the command's role check."""
+def _reviewers_only(step: Step) -> Step:
+    """A button that pages the questions review keeps the command's permission check."""
 
     async def guarded(ctx: Context, arg: str) -> None:
-        if ctx.role not in roles.OFFICER_ROLES[1:]:
+        if not roles.can(ctx.role, roles.REVIEW_QUESTIONS):
             raise StaleChoice()
         await step(ctx, arg)
 
@@ -123,7 +123,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("gm", guides_chat.show_menu)
     dispatcher.action("gc", guides_chat.show_category)
     dispatcher.action("g", guides_chat.show_step)
-    dispatcher.action("cauhoi", _officer_only(guides_chat.review_questions))
+    dispatcher.action("cauhoi", _reviewers_only(guides_chat.review_questions))
     dispatcher.action("help", helpdesk.start)
     dispatcher.action("take", helpdesk.take)
     dispatcher.action("yeucau", helpdesk.requests_page)

@@ -20,11 +20,10 @@ from __future__ import annotations
 from core import roles
 from core.errors import StaleChoice
 from core.events import Choice
-from db.repos import units
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.menu import menu_choices
-from handlers.services import people_admin, privacy
+from handlers.services import people_admin, places, privacy
 
 FLOW = "team_admin"
 MAX_LISTED = 40
@@ -45,7 +44,7 @@ async def list_people(ctx: Context, args: str = "") -> None:
     assert ctx.person is not None
     code = args.split()[0] if args.split() else None
     found = await people_admin.listing(ctx.conn, ctx.person, unit_code=code, role=None)
-    unit = await units.get(ctx.conn, code or ctx.person.unit_code or "")
+    unit = await places.get(ctx.conn, code or ctx.person.unit_code)
     name = unit.name if unit else ""
     if not found:
         ctx.say("team_admin.people_none", unit=name)
@@ -83,7 +82,7 @@ async def revoke_invite(ctx: Context, args: str = "") -> None:
         return
     names = {
         u.code: u.name
-        for u in await units.subtree(ctx.conn, await people_admin.own_area(ctx.conn, ctx.person))
+        for u in await places.subtree(ctx.conn, await people_admin.own_area(ctx.conn, ctx.person))
     }
     ctx.goto(FLOW, "revoke")
     options = [
@@ -116,7 +115,7 @@ async def on_revoke(ctx: Context, value: str) -> None:
 async def _revoke(ctx: Context, code: str) -> None:
     assert ctx.person is not None
     invite = await people_admin.revoke(ctx.conn, ctx.person, code, ctx.now)
-    unit = await units.get(ctx.conn, invite.unit_code)
+    unit = await places.get(ctx.conn, invite.unit_code)
     ctx.say(
         "team_admin.revoked",
         code=invite.code,
@@ -135,7 +134,7 @@ async def remove_member(ctx: Context, args: str = "") -> None:
     target = await people_admin.find(ctx.conn, str(number))
     await people_admin.check_area(ctx.conn, ctx.person, target.unit_code)
     people_admin.check_outranks(ctx.person, target)
-    unit = await units.get(ctx.conn, target.unit_code or "")
+    unit = await places.get(ctx.conn, target.unit_code)
     ctx.goto(FLOW, "remove", person=target.id)
     ctx.say(
         "team_admin.remove_confirm",
@@ -166,10 +165,12 @@ async def forget_household(ctx: Context, args: str = "") -> None:
         ctx.say("privacy.forget_how")
         return
     household = await privacy.household_in_area(ctx.conn, ctx.person, number)
-    village = await units.get(ctx.conn, household.village_code)
+    village = await places.get(ctx.conn, household.village_code)
     ctx.goto(FLOW, "forget", household=household.id)
     # Only the village's own team sees the name; others confirm by number.
-    sees_name = ctx.person.unit_code == household.village_code and ctx.role in roles.TEAM_ROLES
+    sees_name = ctx.person.unit_code == household.village_code and roles.can(
+        ctx.role, roles.SEE_NAMES
+    )
     ctx.say(
         "privacy.forget_confirm",
         _keep_or(ctx, "forget", ctx.text("privacy.forget_button")),

@@ -12,7 +12,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core.roles import TEAM_ROLES
+from core import roles
 from db.schema import people, unit_daily_stats, unit_stats, units, visits
 
 
@@ -113,7 +113,7 @@ _TEAM_DAY = (
     .join(units, units.c.code == people.c.unit_code)
     .where(
         _UNDER,
-        people.c.role.in_(TEAM_ROLES),
+        people.c.role.in_(roles.holders(roles.IN_TEAM)),
     )
     .group_by(people.c.unit_code, units.c.path)
 )
@@ -132,7 +132,7 @@ _IDLE = (
     .join(units, units.c.code == people.c.unit_code)
     .where(
         _UNDER,
-        people.c.role.in_(TEAM_ROLES),
+        people.c.role.in_(roles.holders(roles.IN_TEAM)),
         ~_reported(),
     )
     .order_by(units.c.path, people.c.display_name, people.c.id)

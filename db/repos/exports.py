@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from core import figures
-from db.repos.digest import TEAM_ROLES, like_prefix
+from core import figures, roles
+from db.repos.digest import like_prefix
 from db.schema import households, people, units, visits
 
 _UNDER = units.c.path.like(sa.bindparam("pattern"), escape="\\")
@@ -34,7 +34,7 @@ _MEMBERS = (
             _live, sa.and_(_live.c.member_id == people.c.id, _live.c.deleted_at.is_(None))
         )
     )
-    .where(_UNDER, people.c.role.in_(TEAM_ROLES))
+    .where(_UNDER, people.c.role.in_(roles.holders(roles.IN_TEAM)))
     .group_by(
         people.c.id,
         people.c.display_name,

@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
 from db.models import Person
 from db.repos._sql import upsert
 from db.schema import accounts, people, units
@@ -159,7 +160,7 @@ async def listing(
     query = (
         sa.select(*_COLUMNS, units.c.name.label("unit_name"), people.c.created_at)
         .select_from(_PEOPLE)
-        .where(people.c.role != "resident")
+        .where(people.c.role.in_(roles.REGISTERED_ROLES))
         .order_by(units.c.path, people.c.id)
     )
     if path is not None:

@@ -7,14 +7,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos.digest import TEAM_ROLES, like_prefix
+from core import roles
+from db.repos.digest import like_prefix
 from db.schema import people, units
 
 _UNDER = units.c.path.like(sa.bindparam("pattern"), escape="\\")
 _ROSTER = (
     sa.select(people.c.unit_code, people.c.role, people.c.position, sa.func.count().label("n"))
     .join(units, units.c.code == people.c.unit_code)
-    .where(_UNDER, people.c.role.in_(TEAM_ROLES))
+    .where(_UNDER, people.c.role.in_(roles.holders(roles.IN_TEAM)))
     .group_by(people.c.unit_code, people.c.role, people.c.position)
 )
 

@@ -45,12 +45,12 @@ async def local_persona(
 
     Returns the external id to use on the "local" channel.
     """
-    if role not in roles.ROLES:
+    if not roles.is_role(role):
         raise InvalidField(field="role", reason="unknown_role")
     unit = await units.get(conn, unit_code)
     if unit is None:
         raise UnknownUnit(code=unit_code)
-    if role != roles.RESIDENT and unit.kind not in roles.UNIT_KINDS[role]:
+    if roles.registered(role) and not roles.fits_unit(role, unit.kind):
         raise InvalidField(field="unit", reason="wrong_kind", role=role, kind=unit.kind)
     external_id = f"{role}@{unit_code}"
     if await people.by_account(conn, "local", external_id) is None:

@@ -17,12 +17,12 @@ from db.models import Person, Unit
 from db.repos import announcements as repo
 from db.repos import follows, outbox, people, units
 from db.repos.announcements import Announcement
+from handlers.services import reach
 
 AUDIENCES = ("members", "residents", "both")
 MAX_TEXT = 1500  # one Zalo message, with the heading
 # Who counts as a "member" of an area: its teams and its officers.
-MEMBER_ROLES = (*roles.TEAM_ROLES, roles.COMMUNE_OFFICER, roles.DISTRICT_OFFICER)
-SENDER_ROLES = roles.OFFICER_ROLES
+MEMBER_ROLES = roles.holders(roles.HEAR_AS_MEMBER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ def outbox_key(announcement_id: int, channel: str, chat_id: str) -> str:
 
 async def area_of(conn: AsyncConnection, sender: Person | None) -> Unit:
     """The area a leader or officer announces to: the unit they belong to."""
-    if sender is None or sender.role not in SENDER_ROLES or not sender.unit_code:
+    if sender is None or not roles.can(sender.role, roles.ANNOUNCE) or not sender.unit_code:
         raise NotAllowed(action="announce")
     unit = await units.get(conn, sender.unit_code)
     if unit is None:
@@ -70,15 +70,14 @@ async def recipients(
     found: dict[tuple[str, str], Recipient] = {}
     own = set(await people.accounts_of(conn, sender.id))
     if audience in ("members", "both"):
-        chosen: dict[int, tuple[str, str]] = {}
+        linked: dict[int, tuple[str | None, list[tuple[str, str]]]] = {}
         rows = await repo.member_chats(conn, area.path, MEMBER_ROLES)
         for person_id, preferred, channel, chat_id in rows:
-            if person_id not in chosen or (
-                channel == preferred and chosen[person_id][0] != preferred
-            ):
-                chosen[person_id] = (channel, chat_id)  # their chosen channel, else the first
-        for channel, chat_id in chosen.values():
-            found.setdefault((channel, chat_id), Recipient(channel, chat_id, follower=False))
+            linked.setdefault(person_id, (preferred, []))[1].append((channel, chat_id))
+        for preferred, chats in linked.values():
+            chat = reach.choose(preferred, chats)  # their chosen channel, else the first
+            if chat is not None:
+                found.setdefault(chat, Recipient(*chat, follower=False))
     if audience in ("residents", "both"):
         for channel, chat_id in await follows.chats_in_subtree(conn, area.path):
             found.setdefault((channel, chat_id), Recipient(channel, chat_id, follower=True))
@@ -135,3 +134,27 @@ async def delivery(
         (item, await outbox.counts(conn, f"announce:{item.id}:"))
         for item in await repo.recent_sent_by(conn, sender.id, limit)
     ]
+
+
+# --- residents following a village or commune (/theodoi, /botheodoi) ---------------------------
+async def following(conn: AsyncConnection, channel: str, chat_id: str) -> list[str]:
+    """The names of the units this chat follows."""
+    return await follows.of_chat(conn, channel, chat_id)
+
+
+async def follow(
+    conn: AsyncConnection, chat: tuple[str, str], unit_code: str, commune: object, now: datetime
+) -> Unit:
+    """Follow a village of the chosen commune, or the whole commune (StaleChoice otherwise)."""
+    unit = await units.get(conn, unit_code)
+    if unit is None or unit.kind not in ("village", "commune"):
+        raise StaleChoice()
+    if commune not in (unit.code, unit.parent_code):
+        raise StaleChoice()
+    await follows.follow(conn, chat[0], chat[1], unit.code, now)
+    return unit
+
+
+async def unfollow_all(conn: AsyncConnection, channel: str, chat_id: str) -> int:
+    """Stop following everything from this chat; how many follows there were."""
+    return await follows.unfollow_all(conn, channel, chat_id)

@@ -18,8 +18,6 @@ from handlers.services.plan import Deadline, Plan
 
 # The positions a consolidated village team should have (plan §IV.1.2); others are optional.
 REQUIRED_POSITIONS = tuple(p for p in roles.POSITIONS if p not in ("telecom", "other"))
-# A leader or deputy who never chose a position holds the one their role implies.
-_ROLE_POSITION = {roles.LEADER: "team_leader", roles.DEPUTY: "youth_deputy"}
 _KIND_DEPTH = {"province": 0, "district": 1, "commune": 2, "village": 3}
 
 
@@ -37,12 +35,13 @@ class Roster:
 
 
 def position_of(person: Person) -> str:
-    return person.position or _ROLE_POSITION.get(person.role, "other")
+    # A leader or deputy who never chose a position holds the one their role implies.
+    return person.position or roles.default_position(person.role) or "other"
 
 
 async def roster(conn: AsyncConnection, village: Unit) -> Roster:
     """The village team by position, from the registered members, and the positions missing."""
-    team = await people.in_units(conn, [village.code], roles.TEAM_ROLES)
+    team = await people.in_units(conn, [village.code], roles.holders(roles.IN_TEAM))
     by_position: dict[str, list[str]] = {}
     members = []
     for person in team:

@@ -83,7 +83,7 @@ def may_see_names(person: Person | None, unit: Unit) -> bool:
     """Only the village's own leader sees head-of-household names, for that village."""
     return (
         person is not None
-        and person.role == roles.LEADER
+        and roles.can(person.role, roles.SEE_NAMES, roles.OWN)
         and unit.kind == "village"
         and person.unit_code == unit.code
     )

@@ -54,15 +54,15 @@ def normalise_code(raw: str) -> str:
 
 async def check_scope(conn: AsyncConnection, inviter: Person | None, role: str, unit: Unit) -> None:
     """Raise NotAllowed unless `inviter` may invite `role` at `unit` (None = the shell)."""
-    if role not in roles.ROLES or role == roles.RESIDENT:
+    if not roles.registered(role):
         raise InvalidField(field="role", reason="unknown_role")
-    if unit.kind not in roles.UNIT_KINDS[role]:
+    if not roles.fits_unit(role, unit.kind):
         raise InvalidField(field="unit", reason="wrong_kind", role=role, kind=unit.kind)
     if inviter is None:
         return
-    if not roles.can_invite(inviter.role) or not roles.outranks_or_equals(inviter.role, role):
+    if not roles.may_invite(inviter.role, role):
         raise NotAllowed(action="invite")
-    if inviter.role == roles.ADMIN:
+    if roles.can(inviter.role, roles.INVITE, roles.ANYWHERE):
         return
     own = await units.get(conn, inviter.unit_code or "")
     if own is None or not own.contains(unit):
@@ -120,7 +120,7 @@ async def check(
     unit = await units.get(conn, invite.unit_code)
     if unit is None:
         raise UnknownUnit(code=invite.unit_code)
-    if current is not None and current.role == roles.ADMIN and invite.role != roles.ADMIN:
+    if current is not None and roles.keeps_role(current.role, invite.role):
         raise AdminNotDemoted()
     return invite, unit
 

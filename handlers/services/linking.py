@@ -42,7 +42,7 @@ def is_link_code(raw: str) -> bool:
 
 async def issue(conn: AsyncConnection, person: Person, now: datetime) -> Invite:
     """A single-use code that links another chat account to ``person``."""
-    if person.role == roles.RESIDENT or person.unit_code is None:
+    if not roles.registered(person.role) or person.unit_code is None:
         raise NotRegistered()
     return await invites.create(
         conn,

@@ -2,7 +2,7 @@
 member, unlinking a chat account, revoking an invite. Every change writes an audit row.
 
 `actor` is the person acting from chat, or None for the shell (trusted: the operator). A chat
-actor must be an officer (roles.OFFICER_ROLES) and acts only
+actor must hold roles.MANAGE_PEOPLE and acts only
 - inside their area: the target's unit lies in their own unit (admins: anywhere);
 - below their rank: they remove only people of a lower rank than their own, and revoke only
   invites for a role they could create themselves (not higher than theirs).
@@ -76,9 +76,9 @@ class Listed:
 
 
 # --- scope ------------------------------------------------------------------------------------
-async def own_area(conn: AsyncConnection, actor: Person) -> Unit:
-    """The unit an officer acts in (NotAllowed when they have none or are not an officer)."""
-    if actor.role not in roles.OFFICER_ROLES:
+async def own_area(conn: AsyncConnection, actor: Person, action: str = roles.MANAGE_PEOPLE) -> Unit:
+    """The unit an officer acts in (NotAllowed when they have none or may not do `action`)."""
+    if not roles.can(actor.role, action):
         raise OutsideArea()
     own = await units.get(conn, actor.unit_code or "")
     if own is None:
@@ -86,12 +86,17 @@ async def own_area(conn: AsyncConnection, actor: Person) -> Unit:
     return own
 
 
-async def check_area(conn: AsyncConnection, actor: Person | None, unit_code: str | None) -> None:
-    """NotAllowed unless `unit_code` lies in the actor's area (the shell and admins: anywhere)."""
+async def check_area(
+    conn: AsyncConnection,
+    actor: Person | None,
+    unit_code: str | None,
+    action: str = roles.MANAGE_PEOPLE,
+) -> None:
+    """NotAllowed unless `unit_code` lies in the actor's area for `action` (the shell: anywhere)."""
     if actor is None:
         return
-    own = await own_area(conn, actor)
-    if actor.role == roles.ADMIN:
+    own = await own_area(conn, actor, action)
+    if roles.can(actor.role, action, roles.ANYWHERE):
         return
     unit = await units.get(conn, unit_code or "")
     if unit is None or not own.contains(unit):
@@ -102,7 +107,7 @@ def check_outranks(actor: Person | None, target: Person) -> None:
     """NotAllowed unless the actor's rank is above the target's (and it is not themselves)."""
     if actor is None:
         return
-    if actor.id == target.id or roles.RANK[actor.role] <= roles.RANK[target.role]:
+    if actor.id == target.id or not roles.outranks(actor.role, target.role):
         raise NotBelow()
 
 
@@ -117,7 +122,7 @@ async def find(conn: AsyncConnection, who: str) -> Person:
         person = await people.get(conn, int(text))
     else:
         person = None
-    if person is None or person.role == roles.RESIDENT:
+    if person is None or not roles.registered(person.role):
         raise PersonNotFound(who=text)
     return person
 
@@ -126,7 +131,7 @@ async def listing(
     conn: AsyncConnection, actor: Person | None, *, unit_code: str | None, role: str | None
 ) -> list[Listed]:
     """Registered people of a unit and below (default: the actor's area; the shell: all)."""
-    if role is not None and role not in roles.ROLES:
+    if role is not None and not roles.is_role(role):
         raise InvalidField(field="role", reason="unknown_role")
     path: str | None = None
     if unit_code:
@@ -157,15 +162,15 @@ async def set_role(
     conn: AsyncConnection, person: Person, *, role: str, unit_code: str, now: datetime
 ) -> Person:
     """The shell's role change (chat never changes a role without the person's own invite)."""
-    if role not in roles.ROLES or role == roles.RESIDENT:
+    if not roles.registered(role):
         raise InvalidField(field="role", reason="unknown_role")
     unit = await units.get(conn, unit_code)
     if unit is None:
         raise UnknownUnit(code=unit_code)
-    if unit.kind not in roles.UNIT_KINDS[role]:
+    if not roles.fits_unit(role, unit.kind):
         raise InvalidField(field="unit", reason="wrong_kind", role=role, kind=unit.kind)
     values: dict[str, Any] = {"role": role, "unit_code": unit_code}
-    if role not in roles.TEAM_ROLES:
+    if not roles.can(role, roles.IN_TEAM):
         values["position"] = None
     await people.update(conn, person.id, **values)
     await audit.record(

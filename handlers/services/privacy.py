@@ -21,6 +21,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
 from core.errors import DomainError
 from db.models import Household, Person
 from db.repos import audit, households, offers, people, privacy
@@ -40,7 +41,7 @@ async def household_in_area(
     household = await households.get(conn, household_id)
     if household is None:
         raise HouseholdNotFound(id=household_id)
-    await people_admin.check_area(conn, actor, household.village_code)
+    await people_admin.check_area(conn, actor, household.village_code, roles.FORGET)
     return household
 
 

@@ -176,7 +176,7 @@ async def _resolve_household(
 
 
 def _village_of(member: Person) -> str:
-    if not roles.can_report(member.role) or not member.unit_code:
+    if not roles.can(member.role, roles.REPORT) or not member.unit_code:
         raise NotAllowed(action="report")
     return member.unit_code
 
@@ -264,7 +264,7 @@ async def editable_visit(
     if visit is None or visit.deleted_at is not None:
         raise ReportNotFound()
     own = visit.member_id == person.id
-    leads = person.role == roles.LEADER and person.unit_code == visit.village_code
+    leads = roles.can(person.role, roles.CORRECT_OTHERS) and person.unit_code == visit.village_code
     if not (own or leads):
         raise ReportNotFound()
     if now - visit.created_at > EDIT_WINDOW:
@@ -353,7 +353,7 @@ async def update(
 async def recent_editable(conn: AsyncConnection, person: Person, now: datetime) -> list[Visit]:
     """Reports this person may still correct, newest first."""
     since = now - EDIT_WINDOW
-    if person.role == roles.LEADER and person.unit_code:
+    if roles.can(person.role, roles.CORRECT_OTHERS) and person.unit_code:
         return await visits.recent(conn, since=since, village_code=person.unit_code)
     return await visits.recent(conn, since=since, member_id=person.id)
 

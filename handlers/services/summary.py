@@ -74,7 +74,7 @@ async def build(conn: AsyncConnection, texts: Texts, plan: Plan, root: Unit, day
     for row in roster:
         village = row["unit_code"]
         team_size[village] = team_size.get(village, 0) + int(row["n"])
-        if row["role"] == roles.LEADER or row["position"] == "team_leader":
+        if "team_leader" in (row["position"], roles.default_position(row["role"])):
             leaders.add(village)
         commune = commune_of.get(village)
         if commune is not None:

@@ -10,7 +10,7 @@ import pytest
 
 from bench import ask
 
-HOLDOUT_ROWS = [
+HOLDOUT_ROWS: list[dict[str, object]] = [
     {"q": "cach tai vneid ve dien thoai", "expect": "vneid-install", "set": "holdout"},
     {"q": "giá lúa hôm nay", "expect": None, "set": "holdout", "persona": "nông dân"},
     {
@@ -22,13 +22,13 @@ HOLDOUT_ROWS = [
     },
     {"q": "quên mật khẩu vneid", "expect": "vneid-passcode-reset", "urgent": False},
 ]
-DEV_ROWS = [
+DEV_ROWS: list[dict[str, object]] = [
     {"q": "lam sao kich hoat vneid", "expect": "vneid-activate"},
     {"q": "thời tiết mai", "expect": None},
 ]
 
 
-def write(path: Path, rows: list[dict]) -> Path:
+def write(path: Path, rows: list[dict[str, object]]) -> Path:
     path.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows) + "\n", "utf-8")
     return path
 

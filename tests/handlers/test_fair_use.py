@@ -14,6 +14,7 @@ from db.schema import outbox as outbox_table
 from db.schema import processed_updates
 from handlers import helpdesk
 from handlers.fairuse import FairUse, Limits, Verdict
+from handlers.services import helpdesk as helpdesk_rules
 from tests.auxil.chat import Chat, Clock, join
 from tests.conftest import settings_for
 
@@ -126,7 +127,7 @@ async def test_ten_help_requests_from_one_chat_create_the_cap_and_its_notices(ap
     resident = Chat(app, "resident", clock=clock, name="Bà Năm")
     for _ in range(10):
         await ask(resident)
-    cap = helpdesk.MAX_OPEN_PER_CHAT_PER_DAY
+    cap = helpdesk_rules.MAX_OPEN_PER_CHAT_PER_DAY
     assert await counts(app) == (cap, cap * len(team))
     assert "Hôm nay bạn đã gửi 2 yêu cầu" in resident.text
     # The next day (Vietnam time) the resident may ask again.
@@ -138,7 +139,7 @@ async def test_ten_help_requests_from_one_chat_create_the_cap_and_its_notices(ap
 async def test_a_village_takes_a_capped_number_of_requests_a_day(app: App) -> None:
     clock = Clock()
     await join(app, "member", VILLAGE, "m", clock=clock)
-    cap = helpdesk.MAX_OPEN_PER_VILLAGE_PER_DAY
+    cap = helpdesk_rules.MAX_OPEN_PER_VILLAGE_PER_DAY
     for number in range(cap // 2 + 1):
         resident = Chat(app, f"r{number}", clock=clock)
         await ask(resident)
