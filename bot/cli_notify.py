@@ -51,10 +51,14 @@ async def cmd_notify_due(app: App, args: argparse.Namespace) -> int:
 
 
 async def cmd_notify_send(app: App, args: argparse.Namespace) -> int:
+    from bot.channels.base import TokenRefused
     from bot.notify import open_senders, send_due
 
     now = _instant(app, args.now)
-    channels = await open_senders(app)
+    try:
+        channels = await open_senders(app)
+    except TokenRefused as refused:
+        raise SystemExit(str(refused)) from None
     try:
         result = await send_due(app, now, channels.senders)
     finally:
