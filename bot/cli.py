@@ -274,8 +274,9 @@ async def _default_unit(app: App, role: str) -> str:
 
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
-    settings = app.settings
-    if not settings.telegram_token and not getattr(settings, "zalo_bot_token", None):
+    from bot.channels import registry
+
+    if not registry.served(app.settings):
         print("No channel token is set: opening the local chat (see README).", file=sys.stderr)
         args.role, args.unit = "member", None
         return await cmd_chat(app, args)

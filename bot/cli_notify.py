@@ -1,7 +1,7 @@
 """`python -m bot notify due|send --now ISO-8601`: the plan's notices due at an instant.
 
-`due` lists them without sending; `send` queues them in the outbox and sends them through the
-channels configured in the settings (Telegram, Zalo; the local channel prints to stderr).
+`due` lists them without sending; `send` queues them in the outbox and sends them through every
+channel the settings configure (bot/channels/registry.py; the local channel prints to stderr).
 The outbox key per (occurrence, recipient) makes a second `send` at the same instant a no-op.
 """
 
@@ -51,14 +51,18 @@ async def cmd_notify_due(app: App, args: argparse.Namespace) -> int:
 
 
 async def cmd_notify_send(app: App, args: argparse.Namespace) -> int:
-    from bot.notify import send_due, senders_from_settings
+    from bot.channels.base import TokenRefused
+    from bot.notify import open_senders, send_due
 
     now = _instant(app, args.now)
-    senders = await senders_from_settings(app)
     try:
-        result = await send_due(app, now, senders)
+        channels = await open_senders(app)
+    except TokenRefused as refused:
+        raise SystemExit(str(refused)) from None
+    try:
+        result = await send_due(app, now, channels.senders)
     finally:
-        await senders.close()
+        await channels.close()
     if args.json:
         _print(result)
     else:

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -28,16 +26,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.channels import registry
 from bot.outbox import OutboxSender
-from core.events import Reply
 from handlers.services import notices, reminders, retention
 from handlers.services.expiry import expire_idle
 
 if TYPE_CHECKING:
     from bot.app import App
+    from bot.channels.registry import Opened
 
 log = logging.getLogger(__name__)
-Closer = Callable[[], Awaitable[None]]
 
 
 class NoticeScheduler:
@@ -143,62 +141,14 @@ class NoticeScheduler:
 
 
 # --- one-shot sending (python -m bot notify send) ----------------------------------------
-@dataclass
-class Senders:
-    """The outbox senders this process can run, by channel, and what to close afterwards."""
-
-    by_channel: dict[str, OutboxSender] = field(default_factory=dict)
-    closers: list[Closer] = field(default_factory=list)
-
-    async def close(self) -> None:
-        for close in reversed(self.closers):
-            await close()
-
-
-async def senders_from_settings(app: App) -> Senders:
-    """Telegram and Zalo from their tokens (as bot/serve.py builds them); local prints."""
-    settings = app.settings
-    senders = Senders()
-    if settings.telegram_token:
-        from bot.channels.telegram import channel_from_settings
-
-        channel = channel_from_settings(settings, app.dispatcher.handle)
-        await channel.open()
-        senders.closers.append(channel.close)
-        senders.by_channel["telegram"] = OutboxSender(app.db, "telegram", channel.send_reply)
-    if settings.zalo_bot_token:
-        import httpx
-
-        from bot.channels.zalo import ZaloChannel
-        from bot.channels.zalo_api import ZaloBotApi
-        from bot.usage import MeteredOutboxSender, UsageMeter
-
-        client = httpx.AsyncClient()
-        senders.closers.append(client.aclose)
-        api = ZaloBotApi(settings.zalo_bot_token, base_url=settings.zalo_base_url, client=client)
-        zalo = ZaloChannel(api, app.dispatcher.handle)
-        meter = UsageMeter(
-            app.services,
-            "zalo",
-            monthly_quota=settings.zalo_monthly_quota,
-            user_quota=settings.zalo_user_quota,
-        )
-        senders.by_channel["zalo"] = MeteredOutboxSender(
-            app.services, "zalo", zalo.send_reply, meter
-        )
-
-    async def show(chat_id: str, reply: Reply) -> None:
-        from bot.render import LOCAL, as_texts
-
-        for text in as_texts(reply, LOCAL):
-            print(f"📨 [{chat_id}] {text}", file=sys.stderr)
-
-    senders.by_channel["local"] = OutboxSender(app.db, "local", show)
-    return senders
+async def open_senders(app: App) -> Opened:
+    """Every configured channel, opened with its outbox sender (bot/channels/registry.py);
+    close the result when done."""
+    return await registry.open_channels(app, registry.configured(app.settings))
 
 
 async def drain_keys(
-    app: App, senders: dict[str, OutboxSender], keys: list[str], *, give_up_after: float = 600
+    app: App, senders: Mapping[str, OutboxSender], keys: list[str], *, give_up_after: float = 600
 ) -> dict[str, int]:
     """Send until none of `keys` is pending on a channel we can send on (or `give_up_after` s)."""
     loop = asyncio.get_running_loop()
@@ -216,11 +166,11 @@ async def drain_keys(
         return await reminders.outcome(conn, keys)
 
 
-async def send_due(app: App, now: datetime, senders: Senders) -> dict[str, int]:
+async def send_due(app: App, now: datetime, senders: Mapping[str, OutboxSender]) -> dict[str, int]:
     """Queue what is due at `now` and send it: {"sent", "already_sent", "failed", "pending"}."""
     async with app.db.transaction() as conn:
         queued = await reminders.queue(conn, app.services, now)
-    result = await drain_keys(app, senders.by_channel, queued.todo)
+    result = await drain_keys(app, senders, queued.todo)
     return {
         "sent": result["sent"],
         "already_sent": queued.already_sent,

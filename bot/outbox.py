@@ -3,6 +3,12 @@
 Each row was written in the transaction of the event that produced it, under a unique key
 per (notice, recipient); a sender claims rows with a lease (PostgreSQL: SKIP LOCKED), sends
 them and marks them sent. Several processes can run senders side by side.
+
+A failed send is handled by its kind (bot/channels/base.py): ``RetryLater`` with a
+``retry_after`` is a flood wait (the row waits that long, the rows of this batch not yet tried
+are released and this sender pauses), without one it is retried with exponential backoff;
+``Blocked`` and ``Invalid`` are never retried (the row is marked failed at once). Any other
+exception is logged and retried with backoff. After MAX_ATTEMPTS a row is failed.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from bot.channels.base import Blocked, DeliveryError, Invalid, RetryLater
 from bot.logs import redact
 from core.events import Reply
 from db.engine import Database
@@ -20,16 +27,7 @@ from db.repos import outbox
 
 log = logging.getLogger(__name__)
 
-
-class DeliveryError(Exception):
-    """A send failed; `retry_after` (seconds) when the channel said when to retry."""
-
-    def __init__(
-        self, message: str, *, retry_after: float | None = None, permanent: bool = False
-    ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-        self.permanent = permanent
+__all__ = ["Blocked", "DeliveryError", "Invalid", "OutboxSender", "Result", "RetryLater", "Send"]
 
 
 Send = Callable[[str, Reply], Awaitable[None]]
@@ -103,9 +101,11 @@ class OutboxSender:
         try:
             await self.send(row.chat_id, Reply.from_json(row.payload))
         except Exception as exc:  # noqa: BLE001 - every failure is recorded, none is lost
-            error = exc if isinstance(exc, DeliveryError) else DeliveryError(repr(exc))
-            if not isinstance(exc, DeliveryError):
+            if isinstance(exc, DeliveryError):
+                error = exc
+            else:  # a bug or an unforeseen failure: logged whole, retried with backoff
                 log.exception("sending outbox row %s failed", row.key)
+                error = RetryLater(repr(exc))
             await self._failed(row, error, result)
             return error.retry_after
         async with self.db.transaction() as conn:
@@ -115,7 +115,7 @@ class OutboxSender:
 
     async def _failed(self, row: outbox.Pending, error: DeliveryError, result: Result) -> None:
         wait = error.retry_after if error.retry_after is not None else min(2**row.attempts, 600)
-        if error.permanent:
+        if error.permanent:  # Blocked, Invalid: retrying cannot help
             row = outbox.Pending(
                 row.id, row.key, row.channel, row.chat_id, row.payload, outbox.MAX_ATTEMPTS
             )

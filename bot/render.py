@@ -16,14 +16,17 @@ _HREF = re.compile(r'<a\s+href="([^"]*)"\s*>(.*?)</a>', re.IGNORECASE | re.DOTAL
 class Capabilities:
     """What a channel can do; rendering adapts to it."""
 
-    buttons: bool
-    edit: bool
-    max_text: int
-    html: bool
+    buttons: bool  # choices as buttons (else a numbered list)
+    edit: bool  # a sent message can be edited in place
+    max_text: int  # characters per message; longer texts are split
+    html: bool  # the HTML subset is shown as formatting (else it is turned into plain text)
+    files: bool = False  # photos and documents can be sent
+    writes_first: bool = True  # may send notices nobody asked for (reminders, digests)
+    metered: bool = False  # every message sent counts against a paid or capped quota
 
 
-TELEGRAM = Capabilities(buttons=True, edit=True, max_text=4096, html=True)
-ZALO = Capabilities(buttons=False, edit=False, max_text=2000, html=False)
+TELEGRAM = Capabilities(buttons=True, edit=True, max_text=4096, html=True, files=True)
+ZALO = Capabilities(buttons=False, edit=False, max_text=2000, html=False, metered=True)
 LOCAL = Capabilities(buttons=False, edit=False, max_text=100_000, html=False)
 
 

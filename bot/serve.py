@@ -1,8 +1,8 @@
-"""`python -m bot run`: serve every channel that has a token, with its outbox sender.
+"""`python -m bot run`: serve every configured channel, each with its outbox sender.
 
-Telegram and Zalo run side by side in one process. Each polls, unless its webhook URL is set:
-then the webhook is registered with its secret at start and one HTTP server (WEBHOOK_LISTEN)
-receives both channels' updates. Zalo's outbox sender reads the usage meter before each batch.
+The channels come from the table in bot/channels/registry.py; they run side by side in one
+process. Each polls, unless its webhook URL is set: then the webhook is registered with its
+secret at start and one HTTP server (WEBHOOK_LISTEN) receives every such channel's updates.
 Settings are checked before anything is opened: a webhook secret under 16 characters stops the
 process with a message naming the setting (see bot/webhook.py); a refused token stops it with a
 message that does not quote the token.
@@ -16,17 +16,17 @@ import signal
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
 from bot import logs
 from bot.app import App
-from bot.outbox import OutboxSender
+from bot.channels import registry
+from bot.channels.base import Polling, TokenRefused, Webhooked
 from bot.webhook import (
     Endpoints,
+    Hook,
     WebhookSecretError,
     WebhookServer,
     parse_networks,
-    webhook_secrets,
+    path_for,
 )
 
 if TYPE_CHECKING:
@@ -61,8 +61,14 @@ async def serve(app: App) -> None:
 
     try:
         endpoints = Endpoints(trusted_proxies=proxies)
-        await _start_telegram(app, stop, tasks, closers, endpoints, secrets.get("telegram", ""))
-        await _start_zalo(app, stop, tasks, closers, endpoints, secrets.get("zalo", ""))
+        rows = registry.served(app.settings)
+        try:
+            channels = await registry.open_channels(app, rows)
+            closers.append(channels.close)
+            for row in rows:
+                await _start(app, row, channels.live[row.name], stop, tasks, endpoints, secrets)
+        except TokenRefused as refused:
+            raise ConfigError(str(refused)) from None
         # The plan's reminders, briefs and digests: queued in the outbox by an APScheduler
         # (see bot/notify.py); the senders above deliver them.
         from bot.notify import NoticeScheduler
@@ -70,7 +76,7 @@ async def serve(app: App) -> None:
         notices = NoticeScheduler(app)
         notices.start()
         closers.append(_stopper(notices))
-        if endpoints.telegram is not None or endpoints.zalo is not None:
+        if endpoints.hooks:
             server = WebhookServer(endpoints, app.settings.webhook_listen)
             await server.start()
         for task in tasks:
@@ -90,7 +96,7 @@ async def serve(app: App) -> None:
 def _checked_settings(app: App) -> tuple[dict[str, str], tuple[Any, ...]]:
     """Webhook secrets and trusted proxies, checked before anything is opened."""
     try:
-        secrets = webhook_secrets(app.settings)
+        secrets = registry.webhook_secrets(app.settings)
         proxies = parse_networks(app.settings.webhook_trusted_proxies)
     except (WebhookSecretError, ValueError) as error:
         raise ConfigError(str(error)) from None
@@ -98,85 +104,28 @@ def _checked_settings(app: App) -> tuple[dict[str, str], tuple[Any, ...]]:
     return secrets, proxies
 
 
-async def _start_telegram(
+async def _start(
     app: App,
+    row: registry.ChannelType,
+    live: registry.Live,
     stop: asyncio.Event,
     tasks: list[asyncio.Task[None]],
-    closers: list[Closer],
     endpoints: Endpoints,
-    secret: str,
+    secrets: dict[str, str],
 ) -> None:
-    settings = app.settings
-    if not settings.telegram_token:
-        return
-    from telegram.error import InvalidToken
-
-    from bot.channels.telegram import ALLOWED_UPDATES, channel_from_settings
-    from bot.webhook import TELEGRAM_PATH
-
-    channel = channel_from_settings(settings, app.dispatcher.handle)
-    try:
-        await channel.open()
-    except InvalidToken:
-        # python-telegram-bot's own message quotes the whole token.
-        raise ConfigError(
-            "TELEGRAM_TOKEN was refused by Telegram: check it (or revoke and reissue it "
-            "with @BotFather)."
-        ) from None
-    closers.append(channel.close)
-    if app.services.telegram_username is None:
-        app.services.telegram_username = channel.bot.username
-    sender = OutboxSender(app.db, "telegram", channel.send_reply, app.services.outbox_wakeup)
-    tasks.append(asyncio.create_task(sender.run(stop)))
-    if settings.telegram_webhook_url:
-        url = _webhook_url(settings.telegram_webhook_url, TELEGRAM_PATH)
-        await channel.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
-        endpoints.telegram, endpoints.telegram_secret = channel, secret
-        log.info("Telegram @%s by webhook at %s", channel.bot.username, url)
-    else:
-        log.info("polling Telegram as @%s", channel.bot.username)
-        tasks.append(asyncio.create_task(channel.poll(stop)))
-
-
-async def _start_zalo(
-    app: App,
-    stop: asyncio.Event,
-    tasks: list[asyncio.Task[None]],
-    closers: list[Closer],
-    endpoints: Endpoints,
-    secret: str,
-) -> None:
-    settings = app.settings
-    if not settings.zalo_bot_token:
-        return
-    from bot.channels.zalo import ZaloChannel, ZaloTokenRefused
-    from bot.channels.zalo_api import ZaloBotApi, ZaloUnauthorized
-    from bot.usage import MeteredOutboxSender, UsageMeter
-    from bot.webhook import ZALO_PATH
-
-    client = httpx.AsyncClient()
-    closers.append(client.aclose)
-    api = ZaloBotApi(settings.zalo_bot_token, base_url=settings.zalo_base_url, client=client)
-    try:
-        me = await api.get_me()
-    except ZaloUnauthorized:
-        raise ConfigError(str(ZaloTokenRefused())) from None
-    channel = ZaloChannel(api, app.dispatcher.handle)
-    meter = UsageMeter(
-        app.services,
-        "zalo",
-        monthly_quota=settings.zalo_monthly_quota,
-        user_quota=settings.zalo_user_quota,
-    )
-    sender = MeteredOutboxSender(app.services, "zalo", channel.send_reply, meter)
-    tasks.append(asyncio.create_task(sender.run(stop)))
-    if settings.zalo_webhook_url:
-        url = _webhook_url(settings.zalo_webhook_url, ZALO_PATH)
-        await api.set_webhook(url, secret)
-        endpoints.zalo, endpoints.zalo_secret = channel, secret
-        log.info("Zalo bot %s by webhook at %s", me.account_name or me.id, url)
-    else:
-        log.info("polling Zalo as %s", me.account_name or me.id)
+    """Check the channel's credentials, start its outbox sender, then its webhook or polling."""
+    channel = live.channel
+    who = await channel.whoami()
+    tasks.append(asyncio.create_task(live.sender.run(stop)))
+    if row.served_by_webhook(app.settings) and isinstance(channel, Webhooked):
+        assert row.webhook is not None
+        url = _webhook_url(row.webhook.url(app.settings) or "", path_for(row.name))
+        secret = secrets[row.name]
+        await channel.set_webhook(url, secret)
+        endpoints.hooks.append(Hook(channel, secret))
+        log.info("%s by webhook at %s", who, url)
+    elif isinstance(channel, Polling):
+        log.info("polling %s", who)
         tasks.append(asyncio.create_task(channel.poll(stop)))
 
 

@@ -1,4 +1,8 @@
-"""One aiohttp server for webhook mode: ``/webhook/zalo``, ``/webhook/telegram``, ``/healthz``.
+"""One aiohttp server for webhook mode: ``/webhook/<channel>`` for each channel served by
+webhook (``/webhook/telegram``, ``/webhook/zalo``), and ``/healthz``.
+
+The server knows no platform: each channel (bot/channels/base.py ``Webhooked``) checks its own
+secret header and turns a body into updates; this module refuses, throttles and times out.
 
 A request is answered 200 only after its handler's transaction has committed (and its replies
 were sent), so a platform that retries on failure never loses a message, and the dispatcher's
@@ -29,28 +33,30 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 import logging
-import re
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.channels.zalo_api import parse_webhook_body, verify_webhook_secret
+from bot.channels.base import VISIBLE_ASCII, SecretRule
 
 if TYPE_CHECKING:
-    from bot.channels.telegram import TelegramChannel
-    from bot.channels.zalo import ZaloChannel
+    from bot.channels.base import Webhooked
 
 log = logging.getLogger(__name__)
 
-TELEGRAM_SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-ZALO_PATH = "/webhook/zalo"
-TELEGRAM_PATH = "/webhook/telegram"
+
+def path_for(channel: str) -> str:
+    """Where a channel's platform posts its updates."""
+    return f"/webhook/{channel}"
+
+
+ZALO_PATH = path_for("zalo")
+TELEGRAM_PATH = path_for("telegram")
 HEALTH_PATH = "/healthz"
 # A Telegram update or Zalo event is a few kilobytes; a long message with a quoted reply stays
 # far below this.
@@ -67,10 +73,6 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SECRET_MIN_LENGTH = 16
 SECRET_MAX_LENGTH = 256
-# Telegram's rule for setWebhook's secret_token: 1-256 characters, A-Z a-z 0-9 _ -.
-_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]+")
-# Zalo documents only the length (8-256); a header value needs visible ASCII without spaces.
-_HEADER_SECRET = re.compile(r"[\x21-\x7e]+")
 _DERIVATION_LABEL = "tocongnghe-bot webhook secret v1"
 
 
@@ -88,9 +90,13 @@ def derive_secret(token: str, channel: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 
-def webhook_secret(channel: str, configured: str | None, token: str) -> str:
-    """The secret for ``channel`` ("telegram" or "zalo"): the configured one if it is valid,
-    derived from ``token`` when none is set; raises WebhookSecretError (never quoting it)."""
+def webhook_secret(
+    channel: str, configured: str | None, token: str, *, rule: SecretRule = VISIBLE_ASCII
+) -> str:
+    """The secret for ``channel`` ("telegram", "zalo"…): the configured one if it is valid
+    (16-256 characters, those ``rule`` allows), derived from ``token`` when none is set; raises
+    WebhookSecretError (never quoting it). The channel's row (bot/channels/registry.py) gives
+    its platform's rule."""
     if not configured:
         return derive_secret(token, channel)
     setting = f"{channel.upper()}_WEBHOOK_SECRET"
@@ -102,32 +108,12 @@ def webhook_secret(channel: str, configured: str | None, token: str) -> str:
         )
     if len(configured) > SECRET_MAX_LENGTH:
         raise WebhookSecretError(f"{setting} is longer than {SECRET_MAX_LENGTH} characters.")
-    allowed = _TELEGRAM_SECRET if channel == "telegram" else _HEADER_SECRET
-    if not allowed.fullmatch(configured):
-        what = "A-Z a-z 0-9 _ -" if channel == "telegram" else "visible ASCII, no spaces"
-        raise WebhookSecretError(f"{setting} may hold only these characters: {what}.")
+    if not rule.pattern.fullmatch(configured):
+        raise WebhookSecretError(f"{setting} may hold only these characters: {rule.described}.")
     return configured
 
 
-def webhook_secrets(settings: Any) -> dict[str, str]:
-    """The secret of every channel that has a token, checked (raises WebhookSecretError).
-
-    A bad secret is refused even when that channel polls: it would be used as soon as its
-    webhook URL is set.
-    """
-    found: dict[str, str] = {}
-    if settings.telegram_token:
-        found["telegram"] = webhook_secret(
-            "telegram", settings.telegram_webhook_secret, settings.telegram_token
-        )
-    if settings.zalo_bot_token:
-        found["zalo"] = webhook_secret(
-            "zalo", settings.zalo_webhook_secret, settings.zalo_bot_token
-        )
-    return found
-
-
-def _secret_matches(expected: str, headers: Mapping[str, str], header: str) -> bool:
+def header_matches(expected: str, headers: Mapping[str, str], header: str) -> bool:
     """Constant-time header check; an empty expected secret never matches (fails closed)."""
     received = headers.get(header)
     if not expected or received is None:
@@ -259,14 +245,19 @@ def source_of(request: web.Request, trusted: Iterable[Network]) -> str:
 # --- the server ----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """A channel served here, with the secret its platform must send."""
+
+    channel: Webhooked
+    secret: str
+
+
 @dataclass
 class Endpoints:
-    """The channels served here, each with its webhook secret."""
+    """The channels served here, each at ``/webhook/<name>``."""
 
-    zalo: ZaloChannel | None = None
-    zalo_secret: str = ""
-    telegram: TelegramChannel | None = None
-    telegram_secret: str = ""
+    hooks: list[Hook] = field(default_factory=list)
     trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
 
 
@@ -322,60 +313,28 @@ def build_app(
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
-    async def zalo(request: web.Request) -> web.Response:
-        channel = endpoints.zalo
-        assert channel is not None
-        refused = refusal(
-            request, "Zalo", lambda: verify_webhook_secret(endpoints.zalo_secret, request.headers)
-        )
-        if refused is not None:
-            return refused
-        body = await _read_body(request, body_timeout)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            updates = parse_webhook_body(body)
-        except ValueError:
-            return web.Response(status=400, text="body is not JSON")
-        for update in updates:
-            await channel.process(update)
-        return web.json_response({"ok": True})
+    def route(hook: Hook) -> Callable[[web.Request], Awaitable[web.Response]]:
+        channel, secret = hook.channel, hook.secret
 
-    async def telegram(request: web.Request) -> web.Response:
-        channel = endpoints.telegram
-        assert channel is not None
-        refused = refusal(
-            request,
-            "Telegram",
-            lambda: _secret_matches(
-                endpoints.telegram_secret, request.headers, TELEGRAM_SECRET_HEADER
-            ),
-        )
-        if refused is not None:
-            return refused
-        body = await _read_body(request, body_timeout)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return web.Response(status=400, text="body is not JSON")
-        from telegram import Update
+        async def receive(request: web.Request) -> web.Response:
+            refused = refusal(
+                request, channel.label, lambda: channel.secret_matches(secret, request.headers)
+            )
+            if refused is not None:
+                return refused
+            body = await _read_body(request, body_timeout)
+            if isinstance(body, web.Response):
+                return body
+            problem = await channel.receive(body)
+            if problem is not None:
+                return web.Response(status=400, text=problem)
+            return web.json_response({"ok": True})
 
-        try:
-            update = Update.de_json(data, channel.bot) if isinstance(data, dict) else None
-        except (KeyError, TypeError, ValueError):
-            update = None
-        if update is None:
-            return web.Response(status=400, text="not an update")
-        await channel.process(update)
-        return web.json_response({"ok": True})
+        return receive
 
     app.router.add_get(HEALTH_PATH, health)
-    if endpoints.zalo is not None:
-        app.router.add_post(ZALO_PATH, zalo)
-    if endpoints.telegram is not None:
-        app.router.add_post(TELEGRAM_PATH, telegram)
+    for hook in endpoints.hooks:
+        app.router.add_post(path_for(hook.channel.name), route(hook))
     return app
 
 

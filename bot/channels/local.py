@@ -1,4 +1,8 @@
-"""The local chat: the real handlers in a terminal, choices shown as numbered lines."""
+"""The local chat: the real handlers in a terminal, choices shown as numbered lines.
+
+`python -m bot chat` runs it (``run``); notices queued for the local channel are printed with a
+📨 mark by its outbox sender (to the chat's output, or to stderr in `python -m bot notify send`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import asyncio
 import itertools
 import sys
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from bot.app import App
 from bot.outbox import OutboxSender
@@ -15,7 +19,39 @@ from core.errors import DomainError
 from core.events import Incoming, Reply
 from handlers.services.accounts import local_persona
 
+if TYPE_CHECKING:
+    from bot.channels.registry import Live
+
 SWITCH = "!vai"
+
+
+class LocalChannel:
+    """Notices for the local chat, printed to a text stream (stderr when none is given)."""
+
+    name = "local"
+    label = "local chat"
+    capabilities = LOCAL
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    async def whoami(self) -> str:
+        return "the local chat"
+
+    async def send_reply(self, chat_id: str, reply: Reply) -> None:
+        """Print one notice; a terminal never refuses it."""
+        stream = self.stream or sys.stderr
+        for text in as_texts(reply, self.capabilities):
+            print(f"📨 [{chat_id}] {text}", file=stream)
+
+
+async def open_channel(app: App) -> Live:
+    """The local channel outside a chat session: notices go to stderr."""
+    from bot.channels.registry import Live
+
+    channel = LocalChannel()
+    sender = OutboxSender(app.db, channel.name, channel.send_reply, app.services.outbox_wakeup)
+    return Live(channel, sender)
 
 
 async def _persona(app: App, role: str, unit: str) -> str:
@@ -38,13 +74,9 @@ async def run(
 ) -> None:
     """Read lines, hand each to the dispatcher, print the replies. `!vai ROLE [UNIT]` switches."""
     identity = await _persona(app, role, unit)
-
-    async def show_notice(chat_id: str, reply: Reply) -> None:
-        for text in as_texts(reply, LOCAL):
-            print(f"📨 [{chat_id}] {text}", file=stdout)
-
+    channel = LocalChannel(stdout)
     stop = asyncio.Event()
-    sender = OutboxSender(app.db, "local", show_notice, app.services.outbox_wakeup)
+    sender = OutboxSender(app.db, channel.name, channel.send_reply, app.services.outbox_wakeup)
     sending = asyncio.create_task(sender.run(stop, idle=0.5))
     try:
         await _loop(app, role, unit, identity, stdin, stdout)

@@ -5,30 +5,51 @@ Telegram only moves past an update after its handler's transaction has committed
 mid-batch makes Telegram deliver those updates again, and the dispatcher's update ledger
 turns the second delivery into a no-op. Chats run side by side, each chat's updates in order,
 and polling goes on while they run (see ``TelegramChannel.poll``).
+
+``open_channel`` builds the channel from the settings for the table in bot/channels/registry.py.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from bot.channels.base import Blocked, Invalid, RetryLater, TokenRefused
+from bot.outbox import OutboxSender
 from bot.render import TELEGRAM, plain, split
+from bot.webhook import header_matches
 from core.events import Attachment, Incoming, Reply
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.channels.registry import Live
 
 log = logging.getLogger(__name__)
 
 Handle = Callable[[Incoming], Awaitable[list[Reply]]]
 ALLOWED_UPDATES = ["message", "callback_query"]
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+class TelegramTokenRefused(TokenRefused):
+    """Telegram refused TELEGRAM_TOKEN (python-telegram-bot's own message quotes it whole)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "TELEGRAM_TOKEN was refused by Telegram: check it (or revoke and reissue it "
+            "with @BotFather)."
+        )
 
 
 def to_incoming(update: Update) -> Incoming | None:
@@ -94,9 +115,27 @@ def channel_from_settings(settings: Any, handle: Handle) -> TelegramChannel:
     return TelegramChannel(application, handle)
 
 
+async def open_channel(app: App) -> Live:
+    """The configured Telegram channel, opened (TokenRefused when the token is refused), with
+    its outbox sender; the bot's username fills in TELEGRAM_BOT_USERNAME when unset."""
+    from bot.channels.registry import Live
+
+    channel = channel_from_settings(app.settings, app.dispatcher.handle)
+    try:
+        await channel.open()
+    except InvalidToken:
+        raise TelegramTokenRefused() from None
+    if app.services.telegram_username is None:
+        app.services.telegram_username = channel.bot.username
+    sender = OutboxSender(app.db, channel.name, channel.send_reply, app.services.outbox_wakeup)
+    return Live(channel, sender, [channel.close])
+
+
 class TelegramChannel:
     """Feeds Telegram updates to a handler and delivers its replies."""
 
+    name = "telegram"
+    label = "Telegram"
     capabilities = TELEGRAM
 
     def __init__(self, application: Application, handle: Handle) -> None:  # type: ignore[type-arg]
@@ -113,6 +152,32 @@ class TelegramChannel:
 
     async def close(self) -> None:
         await self.application.shutdown()
+
+    async def whoami(self) -> str:
+        """The bot as known since ``open`` (which asked Telegram's getMe)."""
+        return f"Telegram @{self.bot.username}"
+
+    # --- webhook mode (bot/webhook.py) ---------------------------------------------------
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+
+    def secret_matches(self, secret: str, headers: Mapping[str, str]) -> bool:
+        return header_matches(secret, headers, SECRET_HEADER)
+
+    async def receive(self, body: bytes) -> str | None:
+        """One pushed update: handled (None), or why the body is a bad request."""
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return "body is not JSON"
+        try:
+            update = Update.de_json(data, self.bot) if isinstance(data, dict) else None
+        except (KeyError, TypeError, ValueError):
+            update = None
+        if update is None:
+            return "not an update"
+        await self.process(update)
+        return None
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         event = to_incoming(update)
@@ -158,22 +223,20 @@ class TelegramChannel:
             await self.send_files(chat.id, reply)
 
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
-        """Send one reply on its own (the outbox's send); errors become DeliveryError."""
-        from bot.outbox import DeliveryError
-
+        """Send one reply on its own (the outbox's send); failures become DeliveryErrors."""
         try:
             await self._send_text(int(chat_id), reply)
             await self._send_files(int(chat_id), reply)
         except RetryAfter as error:
             wait = error.retry_after
             seconds = wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
-            raise DeliveryError("rate limited", retry_after=seconds) from error
+            raise RetryLater("rate limited", retry_after=seconds) from error
         except Forbidden as error:
-            raise DeliveryError("blocked by the user", permanent=True) from error
+            raise Blocked("blocked by the user") from error
         except BadRequest as error:
-            raise DeliveryError(f"refused: {error}", permanent=True) from error
+            raise Invalid(f"refused: {error}") from error
         except (TimedOut, NetworkError) as error:
-            raise DeliveryError(f"network: {error}") from error
+            raise RetryLater(f"network: {error}") from error
 
     async def _send_files(self, chat_id: int | str, reply: Reply) -> None:
         """The reply's photo and document, after its text (they are not stored in to_json)."""

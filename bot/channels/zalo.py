@@ -9,6 +9,9 @@ a crash between commit and send needs).
 
 Replies have no buttons: choices are a numbered list (bot/render.py ``as_texts``), texts are
 plain and split under 2000 characters. The token lives only inside ZaloBotApi, which redacts it.
+
+The free plan caps messages a month: ``open_channel`` gives the channel an outbox sender that
+reads the usage meter (bot/usage.py) before each batch.
 """
 
 from __future__ import annotations
@@ -16,9 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
+import httpx
+
+from bot.channels.base import Invalid, RetryLater, TokenRefused
 from bot.channels.zalo_api import (
     ZaloApiError,
     ZaloBadRequest,
@@ -29,9 +36,15 @@ from bot.channels.zalo_api import (
     ZaloServerError,
     ZaloUnauthorized,
     ZaloUpdate,
+    parse_webhook_body,
+    verify_webhook_secret,
 )
 from bot.render import ZALO, as_texts
 from core.events import Attachment, Incoming, Reply
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.channels.registry import Live
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +56,7 @@ DRAIN_TIMEOUT = 10.0  # on stop, how long messages in hand may take to finish
 _RECENT = 10_000
 
 
-class ZaloTokenRefused(Exception):
+class ZaloTokenRefused(TokenRefused):
     """Zalo refused ZALO_BOT_TOKEN (401/403): the process cannot serve this channel."""
 
     def __init__(self) -> None:
@@ -77,9 +90,32 @@ def to_incoming(update: ZaloUpdate, *, now: datetime | None = None) -> Incoming 
     )
 
 
+async def open_channel(app: App) -> Live:
+    """The configured Zalo channel (ZALO_BOT_TOKEN, ZALO_BASE_URL) with its metered outbox
+    sender (ZALO_MONTHLY_QUOTA, ZALO_USER_QUOTA). Nothing is asked of Zalo yet: ``whoami``
+    checks the token."""
+    from bot.channels.registry import Live
+    from bot.usage import MeteredOutboxSender, UsageMeter
+
+    settings = app.settings
+    client = httpx.AsyncClient()
+    api = ZaloBotApi(settings.zalo_bot_token or "", base_url=settings.zalo_base_url, client=client)
+    channel = ZaloChannel(api, app.dispatcher.handle)
+    meter = UsageMeter(
+        app.services,
+        CHANNEL,
+        monthly_quota=settings.zalo_monthly_quota,
+        user_quota=settings.zalo_user_quota,
+    )
+    sender = MeteredOutboxSender(app.services, CHANNEL, channel.send_reply, meter)
+    return Live(channel, sender, [client.aclose])
+
+
 class ZaloChannel:
     """Feeds Zalo messages to a handler and delivers its replies as numbered plain text."""
 
+    name = CHANNEL
+    label = "Zalo"
     capabilities = ZALO
 
     def __init__(self, api: ZaloBotApi, handle: Handle) -> None:
@@ -90,6 +126,31 @@ class ZaloChannel:
         # Chats handled at the same time; taken inside a chat's lock, so the messages
         # queued behind a busy chat hold no place.
         self._slots = asyncio.Semaphore(MAX_CONCURRENT)
+
+    async def whoami(self) -> str:
+        """Asks Zalo's getMe; a refused token raises ZaloTokenRefused."""
+        try:
+            me = await self.api.get_me()
+        except ZaloUnauthorized:
+            raise ZaloTokenRefused() from None
+        return f"Zalo bot {me.account_name or me.id}"
+
+    # --- webhook mode (bot/webhook.py) ---------------------------------------------------
+    async def set_webhook(self, url: str, secret: str) -> None:
+        await self.api.set_webhook(url, secret)
+
+    def secret_matches(self, secret: str, headers: Mapping[str, str]) -> bool:
+        return verify_webhook_secret(secret, headers)
+
+    async def receive(self, body: bytes) -> str | None:
+        """A pushed body (one event, or several): each handled in turn."""
+        try:
+            updates = parse_webhook_body(body)
+        except ValueError:
+            return "body is not JSON"
+        for update in updates:
+            await self.process(update)
+        return None
 
     # --- inbound -------------------------------------------------------------------------
     async def process(self, update: ZaloUpdate) -> None:
@@ -137,21 +198,19 @@ class ZaloChannel:
 
     # --- outbox --------------------------------------------------------------------------
     async def send_reply(self, chat_id: str, reply: Reply) -> None:
-        """Send one queued reply (the outbox's send); errors become DeliveryError."""
-        from bot.outbox import DeliveryError
-
+        """Send one queued reply (the outbox's send); failures become DeliveryErrors."""
         try:
             await self.send_texts(chat_id, reply)
         except ZaloRateLimited as error:
             wait = error.retry_after if error.retry_after is not None else 600.0
-            raise DeliveryError("Zalo quota exceeded (429)", retry_after=wait) from error
+            raise RetryLater("Zalo quota exceeded (429)", retry_after=wait) from error
         except ZaloUnauthorized as error:
             # The bot's token, not the recipient: keep the row and try again later.
-            raise DeliveryError("Zalo refused the bot token", retry_after=600.0) from error
+            raise RetryLater("Zalo refused the bot token", retry_after=600.0) from error
         except ZaloBadRequest as error:
-            raise DeliveryError(f"refused: {error}", permanent=True) from error
+            raise Invalid(f"refused: {error}") from error
         except (ZaloServerError, ZaloNetworkError, ZaloApiError) as error:
-            raise DeliveryError(f"Zalo unavailable: {error}") from error
+            raise RetryLater(f"Zalo unavailable: {error}") from error
 
     # --- long polling --------------------------------------------------------------------
     async def poll(self, stop: asyncio.Event, *, poll_timeout: int = 30) -> None:

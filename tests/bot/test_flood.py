@@ -20,7 +20,7 @@ from bot.app import App
 from bot.channels.telegram import TelegramChannel, build_application
 from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo_api import ZaloBotApi
-from bot.webhook import ZALO_PATH, Endpoints, WebhookServer
+from bot.webhook import ZALO_PATH, Endpoints, Hook, WebhookServer
 from handlers.fairuse import FairUse, Limits
 from tests.auxil.fake_zalo import SECRET_HEADER, FakeZaloServer, envelope, text_event
 
@@ -164,7 +164,7 @@ async def test_a_zalo_webhook_flood_delays_nobody(app: App) -> None:
         channel = ZaloChannel(
             ZaloBotApi(TOKEN, base_url=fake.base_url, client=http), app.dispatcher.handle
         )
-        server = WebhookServer(Endpoints(zalo=channel, zalo_secret=ZALO_SECRET), "127.0.0.1:0")
+        server = WebhookServer(Endpoints([Hook(channel, ZALO_SECRET)]), "127.0.0.1:0")
         await server.start()
         url = f"http://127.0.0.1:{server.bound_port}{ZALO_PATH}"
         try:

@@ -19,14 +19,15 @@ import sqlalchemy as sa
 
 from bench.fake_telegram import FakeTelegram
 from bot.app import App
+from bot.channels.telegram import SECRET_HEADER as TELEGRAM_SECRET_HEADER
 from bot.channels.telegram import TelegramChannel, build_application
 from bot.channels.zalo import ZaloChannel
 from bot.channels.zalo_api import ZaloBotApi
 from bot.config import Settings
 from bot.webhook import (
     MAX_BODY,
-    TELEGRAM_SECRET_HEADER,
     Endpoints,
+    Hook,
     SecretGuard,
     WebhookSecretError,
     WebhookServer,
@@ -74,12 +75,7 @@ async def served(app: App) -> AsyncIterator[Served]:
             app.dispatcher.handle,
         )
         await telegram.open()
-        endpoints = Endpoints(
-            zalo=zalo,
-            zalo_secret=ZALO_SECRET,
-            telegram=telegram,
-            telegram_secret=TELEGRAM_SECRET,
-        )
+        endpoints = Endpoints([Hook(zalo, ZALO_SECRET), Hook(telegram, TELEGRAM_SECRET)])
         server = WebhookServer(endpoints, "127.0.0.1:0")
         await server.start()
         yield Served(f"http://127.0.0.1:{server.bound_port}", fake_zalo, fake_tg)
@@ -282,7 +278,7 @@ async def test_behind_a_trusted_proxy_each_client_is_throttled_on_its_own(app: A
             ZaloBotApi(TOKEN, base_url=fake_zalo.base_url, client=http), app.dispatcher.handle
         )
         endpoints = Endpoints(
-            zalo=zalo, zalo_secret=ZALO_SECRET, trusted_proxies=parse_networks("127.0.0.1")
+            [Hook(zalo, ZALO_SECRET)], trusted_proxies=parse_networks("127.0.0.1")
         )
         server = WebhookServer(endpoints, "127.0.0.1:0")
         await server.start()
@@ -323,7 +319,7 @@ async def strict_server(app: App) -> AsyncIterator[str]:
             ZaloBotApi(TOKEN, base_url=fake_zalo.base_url, client=http), app.dispatcher.handle
         )
         server = WebhookServer(
-            Endpoints(zalo=zalo, zalo_secret=ZALO_SECRET),
+            Endpoints([Hook(zalo, ZALO_SECRET)]),
             "127.0.0.1:0",
             header_timeout=0.5,
             body_timeout=0.5,
