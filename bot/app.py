@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from bot.config import Settings
@@ -14,7 +15,7 @@ from handlers.fairuse import FairUse, Limits
 from handlers.guides.library import GuideLibrary
 from handlers.guides.search import build_search
 from handlers.routes import build_dispatcher
-from handlers.services import unitsfile
+from handlers.services import startup
 from handlers.services.plan import Plan
 from handlers.services.registry import Services
 from handlers.services.retention import Policy
@@ -71,12 +72,17 @@ class App:
         return cls(settings, db, services, dispatcher)
 
     async def load_sample_units_if_empty(self) -> None:
-        """A fresh database gets the shipped units file, so the bot is usable at once."""
+        """A fresh database gets the shipped units file (or steps file), so the bot is usable at
+        once."""
         async with self.db.transaction() as conn:
             if await units.roots(conn):
                 return
-            text = self.settings.units_file.read_text(encoding="utf-8")
-            inserted, _ = await unitsfile.import_csv(conn, text)
+            inserted = await startup.load(
+                conn,
+                self.settings.units_file,
+                texts=self.services.texts,
+                now=datetime.now(UTC),
+            )
         log.info("loaded %d units from %s", inserted, self.settings.units_file.name)
 
     async def close(self) -> None:

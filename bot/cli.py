@@ -36,19 +36,59 @@ async def cmd_db_upgrade(app: App, _args: argparse.Namespace) -> int:
 async def cmd_units_import(app: App, args: argparse.Namespace) -> int:
     text = Path(args.file).read_text(encoding="utf-8")  # noqa: ASYNC240 - a one-off CLI read
     async with app.db.transaction() as conn:
-        inserted, updated = await unitsfile.import_csv(conn, text)
+        inserted, updated = await unitsfile.import_csv(conn, text, under=args.under)
     print(f"units imported: {inserted} new, {updated} updated")
     return 0
 
 
 async def cmd_units_list(app: App, args: argparse.Namespace) -> int:
     async with app.db.read() as conn:
-        rows = await unitsfile.listing(conn)
+        rows = await unitsfile.listing(conn, active_only=args.active)
     if args.json:
         _print_json(rows)
     else:
         for row in rows:
-            print(f"{row['code']:<32} {row['kind']:<9} {row['name']}")
+            until = f"  (đến {row['valid_to']} → {row['successor']})" if row["valid_to"] else ""
+            print(f"{row['code']:<32} {row['kind']:<9} {row['name']}{until}")
+    return 0
+
+
+class _DryRun(Exception):
+    """Raised inside the transaction of a dry run, so nothing it did is kept."""
+
+
+async def cmd_units_reorganize(app: App, args: argparse.Namespace) -> int:
+    from handlers.services import reorganize
+
+    text = Path(args.file).read_text(encoding="utf-8")  # noqa: ASYNC240 - a one-off CLI read
+    try:
+        async with app.db.transaction() as conn:
+            outcome = await reorganize.apply(
+                conn,
+                text,
+                effective=args.effective,
+                texts=app.services.texts,
+                now=datetime.now(UTC),
+                dry_run=args.dry_run,
+            )
+            if args.dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+    if args.json:
+        _print_json(outcome.as_json())
+        return 0
+    verb = "would retire" if args.dry_run else "retired"
+    for step in outcome.retired:
+        print(f"{verb} {step['old']} (valid to {step['valid_to']}) -> {step['new']}")
+    for step in outcome.unchanged:
+        print(f"unchanged {step['old']} -> {step['new']} (already applied)")
+    print(
+        f"{len(outcome.retired)} retired, {len(outcome.unchanged)} unchanged, "
+        f"{len(outcome.moved_units)} units and {len(outcome.moved_people)} people moved, "
+        f"{outcome.notices} people told"
+        + (" (dry run: nothing changed)" if args.dry_run else "")
+    )
     return 0
 
 
@@ -262,15 +302,14 @@ async def cmd_chat(app: App, args: argparse.Namespace) -> int:
 
 
 async def _default_unit(app: App, role: str) -> str:
-    """The first unit of the sample district that fits the role."""
-    from db.repos import units
+    """The first active unit that fits the role (a province officer: the province)."""
+    from handlers.services import places
 
-    kinds = roles.UNIT_KINDS.get(role, ("village",))
     async with app.db.read() as conn:
-        for unit in await units.all_units(conn):
-            if unit.kind in kinds:
-                return unit.code
-    raise SystemExit("no unit fits that role: import a units file first")
+        found = await places.first_fitting(conn, role)
+    if found is None:
+        raise SystemExit("no unit fits that role: import a units file first")
+    return found
 
 
 async def cmd_run(app: App, args: argparse.Namespace) -> int:
@@ -308,8 +347,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     units_import = units.add_parser("import", help="import (or update from) a units CSV")
     units_import.add_argument("file")
+    units_import.add_argument(
+        "--under", help="put the file's root units under this unit (e.g. a 2024 district file)"
+    )
     units_list = units.add_parser("list", help="list units")
     units_list.add_argument("--json", action="store_true")
+    units_list.add_argument("--active", action="store_true", help="leave retired units out")
+    reorganize = units.add_parser(
+        "reorganize", help="retire old units into their successors (old_code,new_code CSV)"
+    )
+    reorganize.add_argument("file")
+    reorganize.add_argument(
+        "--effective",
+        required=True,
+        type=date.fromisoformat,
+        help="YYYY-MM-DD: first day of the new units (old ones end the day before)",
+    )
+    reorganize.add_argument("--dry-run", action="store_true", help="show, change nothing")
+    reorganize.add_argument("--json", action="store_true")
 
     invite = sub.add_parser("invite", help="invite codes").add_subparsers(
         dest="invite_command", required=True
@@ -376,6 +431,7 @@ COMMANDS: dict[tuple[str, ...], Runner] = {
     ("db", "upgrade"): cmd_db_upgrade,
     ("units", "import"): cmd_units_import,
     ("units", "list"): cmd_units_list,
+    ("units", "reorganize"): cmd_units_reorganize,
     ("invite", "create"): cmd_invite_create,
     ("invite", "list"): cmd_invite_list,
     ("invite", "revoke"): cmd_invite_revoke,

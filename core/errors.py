@@ -72,6 +72,12 @@ class StaleChoice(DomainError):
     key = "flow.stale"
 
 
+class UnitRetired(DomainError):
+    """The unit was retired by a reorganisation; `successor` names the unit that took over."""
+
+    key = "errors.unit_retired"
+
+
 class UnitsFileError(Exception):
     """A units CSV line is wrong (used by the CLI; not a chat error)."""
 

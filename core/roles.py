@@ -17,6 +17,7 @@ DEPUTY = "deputy"
 LEADER = "leader"
 COMMUNE_OFFICER = "commune_officer"
 DISTRICT_OFFICER = "district_officer"
+PROVINCE_OFFICER = "province_officer"
 ADMIN = "admin"
 
 # --- actions ----------------------------------------------------------------------------------
@@ -59,7 +60,10 @@ ROWS: dict[str, Row] = {
     DEPUTY: Row(2, ("village",), position="youth_deputy"),
     LEADER: Row(3, ("village",), position="team_leader"),
     COMMUNE_OFFICER: Row(4, ("commune",)),
+    # A district plan (before 1 July 2025) or, as before, bound to the province.
     DISTRICT_OFFICER: Row(5, ("district", "province")),
+    # Two tiers (from 1 July 2025): the province's officer, level with a district officer.
+    PROVINCE_OFFICER: Row(5, ("province",)),
     ADMIN: Row(6, ("province", "district", "commune", "village"), chat_invite=False),
 }
 
@@ -104,6 +108,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
     },
     COMMUNE_OFFICER: {**_OFFICER, ANSWER_HELP: CHILDREN},
     DISTRICT_OFFICER: _OFFICER,
+    PROVINCE_OFFICER: _OFFICER,
     ADMIN: {
         SEE_STATS: ANYWHERE,
         SEE_PROGRESS: AREA,

@@ -21,6 +21,16 @@ class Unit:
     vneid_activated_baseline: int | None = None
     cqngai_baseline: int | None = None
     public_contact: str | None = None
+    type_label: str | None = None
+    admin_code: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    successor_code: str | None = None
+
+    @property
+    def active(self) -> bool:
+        """Not retired by a reorganisation (or by its commune, for a village)."""
+        return self.valid_to is None
 
     @property
     def lineage(self) -> list[str]:

@@ -62,6 +62,14 @@ units = sa.Table(
     *(sa.Column(name, sa.Integer, nullable=True) for name in _FIGURES),
     # Published contact of the village team (chosen by its leader); None = not published.
     sa.Column("public_contact", sa.String(300), nullable=True),
+    # The unit's own word: xã, phường, đặc khu, thị trấn, thôn, tổ dân phố… (None: unknown).
+    sa.Column("type_label", sa.String(32), nullable=True),
+    # The official administrative code: NOT the identity (new communes reuse old codes).
+    sa.Column("admin_code", sa.String(16), nullable=True, index=True),
+    # The unit's life; valid_to is set when a reorganisation retires it (None: active).
+    sa.Column("valid_from", sa.Date, nullable=True),
+    sa.Column("valid_to", sa.Date, nullable=True),
+    sa.Column("successor_code", sa.String(64), nullable=True),
 )
 
 people = sa.Table(

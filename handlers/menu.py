@@ -22,6 +22,7 @@ MENUS: dict[str, list[tuple[str, str]]] = {
     roles.LEADER: [*_TEAM, ("stats", "thongke"), ("invite", "moi")],
     roles.COMMUNE_OFFICER: [("stats", "thongke"), ("invite", "moi")],
     roles.DISTRICT_OFFICER: [("stats", "thongke"), ("invite", "moi")],
+    roles.PROVINCE_OFFICER: [("stats", "thongke"), ("invite", "moi")],
     roles.ADMIN: [("stats", "thongke"), ("invite", "moi")],
 }
 

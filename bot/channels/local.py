@@ -64,6 +64,15 @@ async def _persona(app: App, role: str, unit: str) -> str:
         )
 
 
+async def _fitting(app: App, role: str, unit: str) -> str:
+    """The current unit if `role` fits it, else the first unit that does (the province for
+    `!vai province_officer`)."""
+    from handlers.services import places
+
+    async with app.db.read() as conn:
+        return await places.first_fitting(conn, role, unit) or unit
+
+
 async def run(
     app: App,
     *,
@@ -102,7 +111,7 @@ async def _loop(
         if line.split()[0] == SWITCH:
             parts = line.split()
             new_role = parts[1] if len(parts) > 1 else role
-            new_unit = parts[2] if len(parts) > 2 else unit
+            new_unit = parts[2] if len(parts) > 2 else await _fitting(app, new_role, unit)
             try:
                 identity = await _persona(app, new_role, new_unit)
                 role, unit = new_role, new_unit

@@ -142,6 +142,17 @@ async def in_units(
     return [_person(row) for row in rows]
 
 
+async def bound_to(conn: AsyncConnection, unit_code: str) -> list[Person]:
+    """Everyone whose own unit is exactly this one, by id."""
+    rows = await conn.execute(
+        sa.select(*_COLUMNS)
+        .select_from(_PEOPLE)
+        .where(people.c.unit_code == unit_code)
+        .order_by(people.c.id)
+    )
+    return [_person(row) for row in rows]
+
+
 async def in_subtree(conn: AsyncConnection, path: str, roles: tuple[str, ...]) -> list[Person]:
     rows = await conn.execute(
         sa.select(*_COLUMNS)

@@ -15,6 +15,7 @@ from core.errors import (
     InviteExpired,
     InviteNotFound,
     NotAllowed,
+    UnitRetired,
     UnknownUnit,
 )
 from db.models import Invite, Person, Unit
@@ -52,8 +53,24 @@ def normalise_code(raw: str) -> str:
     return raw.strip().upper().replace("-", "").replace(" ", "")
 
 
+async def check_active(conn: AsyncConnection, unit: Unit) -> None:
+    """Raise UnitRetired, naming the successor, when a reorganisation retired `unit`."""
+    if unit.active:
+        return
+    successor = await units.get(conn, unit.successor_code or "")
+    while successor is not None and not successor.active and successor.successor_code:
+        successor = await units.get(conn, successor.successor_code)
+    raise UnitRetired(
+        name=unit.name,
+        successor=successor.name if successor else None,
+        successor_code=successor.code if successor else None,
+    )
+
+
 async def check_scope(conn: AsyncConnection, inviter: Person | None, role: str, unit: Unit) -> None:
-    """Raise NotAllowed unless `inviter` may invite `role` at `unit` (None = the shell)."""
+    """Raise NotAllowed unless `inviter` may invite `role` at `unit` (None = the shell);
+    UnitRetired for a unit a reorganisation retired (only active villages take members)."""
+    await check_active(conn, unit)
     if not roles.registered(role):
         raise InvalidField(field="role", reason="unknown_role")
     if not roles.fits_unit(role, unit.kind):
@@ -120,6 +137,7 @@ async def check(
     unit = await units.get(conn, invite.unit_code)
     if unit is None:
         raise UnknownUnit(code=invite.unit_code)
+    await check_active(conn, unit)
     if current is not None and roles.keeps_role(current.role, invite.role):
         raise AdminNotDemoted()
     return invite, unit

@@ -23,6 +23,19 @@ async def subtree(conn: AsyncConnection, unit: Unit) -> list[Unit]:
     return await units.subtree(conn, unit)
 
 
+async def first_fitting(conn: AsyncConnection, role: str, current: str | None = None) -> str | None:
+    """`current` if the role may be bound to it, else the first active unit that fits the role
+    (a member: the first village; a province officer: the province)."""
+    kinds = roles.UNIT_KINDS.get(role, ("village",))
+    unit = await units.get(conn, current or "")
+    if unit is not None and unit.active and unit.kind in kinds:
+        return unit.code
+    for candidate in await units.all_units(conn):
+        if candidate.active and candidate.kind in kinds:
+            return candidate.code
+    return None
+
+
 async def commune_villages(
     conn: AsyncConnection, root: str, commune_code: str
 ) -> tuple[Unit, list[Unit]]:

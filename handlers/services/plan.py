@@ -50,6 +50,7 @@ DIGEST_AUDIENCE = (
     ("leader", "village"),
     ("commune_officer", "commune"),
     ("district_officer", "district"),
+    ("province_officer", "province"),
 )
 
 

@@ -43,12 +43,27 @@ def with_targets(figures: dict[str, Any], plan: Plan) -> dict[str, Any]:
 
 
 async def for_unit(conn: AsyncConnection, plan: Plan, code: str) -> dict[str, Any]:
-    """The statistics contract for a unit and its whole subtree."""
+    """The statistics contract for a unit and its whole subtree.
+
+    Also: `kind`, `type`, `admin_code`, `valid_from`, `valid_to` (None while active),
+    `successor` (the unit that took over a retired one) and `predecessors` (the units a
+    reorganisation retired into this one, whose history its figures include).
+    """
     unit = await units.get(conn, code)
     if unit is None:
         raise UnknownUnit(code=code)
     rows = await stats.for_units(conn, [code])
-    return with_targets(_figures(unit, rows.get(code, {})), plan)
+    figures = with_targets(_figures(unit, rows.get(code, {})), plan)
+    figures.update(
+        kind=unit.kind,
+        type=unit.type_label,
+        admin_code=unit.admin_code,
+        valid_from=unit.valid_from.isoformat() if unit.valid_from else None,
+        valid_to=unit.valid_to.isoformat() if unit.valid_to else None,
+        successor=unit.successor_code,
+        predecessors=[u.code for u in await units.predecessors(conn, code)],
+    )
+    return figures
 
 
 async def for_children(conn: AsyncConnection, plan: Plan, code: str) -> list[dict[str, Any]]:
