@@ -94,11 +94,17 @@ def test_what_each_role_may_do() -> None:
     assert roles.holders(roles.CORRECT_OTHERS) == (roles.LEADER,)
     assert roles.holders(roles.SEE_NAMES) == (roles.LEADER,)
     assert roles.holders(roles.PUBLISH_CONTACT) == (roles.LEADER,)
-    officers = (roles.LEADER, roles.COMMUNE_OFFICER, roles.DISTRICT_OFFICER, roles.ADMIN)
+    officers = (
+        roles.LEADER,
+        roles.COMMUNE_OFFICER,
+        roles.DISTRICT_OFFICER,
+        roles.PROVINCE_OFFICER,
+        roles.ADMIN,
+    )
     for action in (roles.INVITE, roles.EXPORT, roles.MANAGE_PEOPLE, roles.FORGET, roles.ANNOUNCE):
         assert roles.holders(action) == officers, action
     assert roles.holders(roles.SEE_PROGRESS) == officers[1:]
-    assert roles.holders(roles.HEAR_AS_MEMBER) == (*team, *officers[1:3])
+    assert roles.holders(roles.HEAR_AS_MEMBER) == (*team, *officers[1:4])
     assert roles.holders(roles.ANSWER_HELP, roles.OWN) == team
     assert roles.holders(roles.ANSWER_HELP, roles.CHILDREN) == (roles.COMMUNE_OFFICER,)
     assert roles.scope(roles.ADMIN, roles.MANAGE_PEOPLE) == roles.ANYWHERE
@@ -123,6 +129,16 @@ def test_who_may_invite_whom() -> None:
     assert roles.may_invite(roles.ADMIN, roles.ADMIN)
     assert not roles.may_invite(roles.LEADER, roles.COMMUNE_OFFICER)
     assert not roles.may_invite(roles.ADMIN, roles.RESIDENT)
+
+
+def test_a_province_officer_ranks_with_a_district_officer_and_is_bound_to_a_province() -> None:
+    assert roles.RANK[roles.PROVINCE_OFFICER] == roles.RANK[roles.DISTRICT_OFFICER]
+    assert roles.fits_unit(roles.PROVINCE_OFFICER, "province")
+    assert not roles.fits_unit(roles.PROVINCE_OFFICER, "district")
+    assert roles.may_invite(roles.PROVINCE_OFFICER, roles.COMMUNE_OFFICER)
+    assert roles.may_invite(roles.PROVINCE_OFFICER, roles.DISTRICT_OFFICER)
+    assert not roles.may_invite(roles.COMMUNE_OFFICER, roles.PROVINCE_OFFICER)
+    assert roles.PERMISSIONS[roles.PROVINCE_OFFICER] == roles.PERMISSIONS[roles.DISTRICT_OFFICER]
 
 
 def test_every_role_has_a_row_in_both_tables() -> None:

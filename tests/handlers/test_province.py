@@ -1,0 +1,219 @@
+"""Issue 11's "Done when": a two-tier province on a fresh database, officers and members who
+report, two communes merged by `units reorganize`, history kept on both sides of the merge."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from bot.app import App
+from core.errors import UnitRetired
+from db.repos import people, units
+from db.schema import metadata, outbox
+from handlers.services import invites, stats, unitsfile
+from tests.auxil.chat import Chat, Clock, join
+from tests.auxil.cli import run_cli, run_json
+from tests.conftest import settings_for
+
+ROOT = Path(__file__).resolve().parents[2]
+PROVINCE_CSV = ROOT / "content" / "units" / "quang-ngai-2025.csv"
+PLAN_2026 = ROOT / "content" / "plans" / "quang-ngai-2026.yaml"
+HEADER = (
+    "code,name,kind,parent,households,eligible_citizens,working_age,"
+    "vneid_registered_baseline,vneid_activated_baseline,cqngai_baseline,type,admin_code,"
+    "valid_from,valid_to"
+)
+# Villages entered for two of the 96 communes (no public list exists: communes supply them).
+VILLAGES = "\n".join(
+    [
+        HEADER,
+        "xa-tinh-khe-thon-a,Thôn A,village,xa-tinh-khe,400,1000,800,500,400,80,thôn,,,",
+        "xa-tinh-khe-thon-b,Thôn B,village,xa-tinh-khe,300,750,600,300,200,50,thôn,,,",
+        "xa-an-phu-tdp-1,Tổ dân phố 1,village,xa-an-phu,500,1300,1000,700,500,100,tổ dân phố,,,",
+    ]
+)
+# A merger that is made up for the test: Tịnh Khê + An Phú → "Xã Tịnh An" from 1/4/2026.
+MERGED = "\n".join([HEADER, "xa-tinh-an,Xã Tịnh An,commune,quang-ngai,,,,,,,xã,21211,2026-04-01,"])
+MAPPING = "old_code,new_code\nxa-tinh-khe,xa-tinh-an\nxa-an-phu,xa-tinh-an\n"
+REPORT = "/bc {name}; số 1; dvc,tt; dk2=1 kh=1 cqn=1 thanhthao=1"
+
+
+@pytest.fixture
+async def province(database_url: str) -> AsyncIterator[App]:
+    """A fresh (emptied) database with the two-tier file and no district, on the 2026 plan."""
+    instance = await App.open(settings_for(database_url, plan_file=PLAN_2026), migrate=False)
+    async with instance.db.transaction() as conn:
+        for table in reversed(metadata.sorted_tables):
+            await conn.execute(table.delete())
+        await unitsfile.import_csv(conn, PROVINCE_CSV.read_text(encoding="utf-8"))
+        await unitsfile.import_csv(conn, VILLAGES)
+    yield instance
+    await instance.close()
+
+
+async def figures(app: App, code: str) -> dict[str, Any]:
+    async with app.db.read() as conn:
+        return await stats.for_unit(conn, app.services.plan, code)
+
+
+async def member(app: App, village: str, user: str, clock: Clock) -> Chat:
+    chat = await join(app, "member", village, user, clock=clock)
+    await chat.press("Công an viên")
+    return chat
+
+
+async def notices_to(app: App, chat: Chat) -> list[str]:
+    async with app.db.read() as conn:
+        rows = await conn.execute(sa.select(outbox.c.payload).where(outbox.c.chat_id == chat.user))
+        return [row.payload["text"] for row in rows]
+
+
+def test_the_shipped_province_file_has_the_96_units_and_no_district() -> None:
+    rows = unitsfile.parse(PROVINCE_CSV.read_text(encoding="utf-8"))
+    kinds = [row["kind"] for row in rows]
+    assert kinds.count("province") == 1 and kinds.count("commune") == 96
+    assert "district" not in kinds
+    types = [row["type_label"] for row in rows if row["kind"] == "commune"]
+    assert (types.count("xã"), types.count("phường"), types.count("đặc khu")) == (86, 9, 1)
+    by_code = {row["code"]: row for row in rows}
+    # Codes are ours: xã Mộ Đức reuses the 2024 town's admin code, never the 2024 district's code.
+    assert by_code["xa-mo-duc"]["admin_code"] == "21400"
+    assert "mo-duc" not in by_code
+    assert all(row["households"] is None for row in rows)  # unknown: left empty
+
+
+async def test_two_tiers_from_registration_to_a_merger(
+    province: App, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app = province
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(app, "province_officer", "quang-ngai", "p1", clock=clock)
+    assert "Tỉnh Quảng Ngãi" in officer.text
+    khe = await join(app, "commune_officer", "xa-tinh-khe", "c1", clock=clock)
+    phu = await join(app, "commune_officer", "xa-an-phu", "c2", clock=clock)
+    a = await member(app, "xa-tinh-khe-thon-a", "m1", clock)
+    b = await member(app, "xa-an-phu-tdp-1", "m2", clock)
+    await a.send(REPORT.format(name="Nguyễn Văn An"))
+    await a.send(REPORT.format(name="Trần Thị Bình"))
+    await b.send(REPORT.format(name="Lê Văn Cường"))
+    assert "Đã lưu" in b.text
+
+    assert (await figures(app, "xa-tinh-khe"))["reports"] == 2
+    assert (await figures(app, "xa-an-phu"))["reports"] == 1
+    before = await figures(app, "quang-ngai")
+    assert before["reports"] == 3 and before["households"] == 1200
+    await officer.send("/thongke")
+    assert "Tỉnh Quảng Ngãi" in officer.text
+    await khe.send("/thongke")
+    assert "Xã Tịnh Khê" in khe.text
+
+    # The new commune is imported, then the mapping applied (a dry run first changes nothing).
+    await run_cli(app, capsys, "units", "import", str(_file(tmp_path, "merged.csv", MERGED)))
+    mapping = str(_file(tmp_path, "mapping.csv", MAPPING))
+    dry = await run_json(
+        app, capsys, "units", "reorganize", mapping, "--effective", "2026-04-01", "--dry-run"
+    )
+    assert dry["dry_run"] and len(dry["retired"]) == 2
+    assert (await figures(app, "xa-tinh-khe"))["valid_to"] is None
+    done = await run_json(app, capsys, "units", "reorganize", mapping, "--effective", "2026-04-01")
+    assert [(s["old"], s["valid_to"]) for s in done["retired"]] == [
+        ("xa-tinh-khe", "2026-03-31"),
+        ("xa-an-phu", "2026-03-31"),
+    ]
+    assert done["notices"] == 2
+
+    merged = await figures(app, "xa-tinh-an")
+    assert merged["reports"] == 3 and merged["households_visited"] == 3
+    assert merged["households"] == 1200
+    assert sorted(merged["predecessors"]) == ["xa-an-phu", "xa-tinh-khe"]
+    old = await figures(app, "xa-tinh-khe")
+    assert (old["reports"], old["valid_to"], old["successor"]) == (2, "2026-03-31", "xa-tinh-an")
+    assert (await figures(app, "xa-an-phu"))["reports"] == 1
+    after = await figures(app, "quang-ngai")
+    assert {k: v for k, v in after.items() if k != "predecessors"} == {
+        k: v for k, v in before.items() if k != "predecessors"
+    }
+
+    # The commune officers moved with their role, each told once.
+    async with app.db.read() as conn:
+        moved = await people.by_account(conn, "local", "c1")
+        village = await units.get(conn, "xa-tinh-khe-thon-a")
+    assert moved is not None and (moved.role, moved.unit_code) == ("commune_officer", "xa-tinh-an")
+    assert village is not None and village.parent_code == "xa-tinh-an"
+    told = await notices_to(app, khe)
+    assert len(told) == 1 and "Xã Tịnh An" in told[0] and "Xã Tịnh Khê" in told[0]
+
+    # Applying the same mapping again changes nothing and tells nobody again.
+    again = await run_json(app, capsys, "units", "reorganize", mapping, "--effective", "2026-04-01")
+    assert again["retired"] == [] and len(again["unchanged"]) == 2 and again["notices"] == 0
+    assert len(await notices_to(app, khe)) == 1
+    assert len(await notices_to(app, phu)) == 1
+    assert (await figures(app, "xa-tinh-an"))["reports"] == 3
+
+    # Invites into a retired commune are refused, naming the successor.
+    async with app.db.transaction() as conn:
+        with pytest.raises(UnitRetired) as refused:
+            await invites.create(
+                conn,
+                inviter=None,
+                role="commune_officer",
+                unit_code="xa-an-phu",
+                uses=1,
+                expires_in=timedelta(days=1),
+                now=clock.now,
+            )
+    assert refused.value.params["successor"] == "Xã Tịnh An"
+
+    # Listing: validity and official codes; --active leaves the retired communes out.
+    listed = {row["code"]: row for row in await run_json(app, capsys, "units", "list")}
+    assert listed["xa-tinh-khe"]["valid_to"] == "2026-03-31"
+    assert listed["xa-tinh-an"]["valid_to"] is None
+    assert listed["xa-tinh-an"]["admin_code"] == listed["xa-tinh-khe"]["admin_code"] == "21211"
+    active = {row["code"] for row in await run_json(app, capsys, "units", "list", "--active")}
+    assert "xa-tinh-an" in active and "xa-tinh-khe" not in active
+
+    # Reports after the merger count in the new commune and the province, not in the old one.
+    clock.advance(days=25)
+    await a.send(REPORT.format(name="Phạm Văn Dũng"))
+    assert "Đã lưu" in a.text
+    assert (await figures(app, "xa-tinh-an"))["reports"] == 4
+    assert (await figures(app, "quang-ngai"))["reports"] == 4
+    assert (await figures(app, "xa-tinh-khe"))["reports"] == 2
+    await khe.send("/thongke")
+    assert "Xã Tịnh An" in khe.text
+
+
+async def test_an_old_invite_is_refused_at_redeem_naming_the_successor(
+    province: App, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app = province
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    async with app.db.transaction() as conn:
+        invite = await invites.create(
+            conn,
+            inviter=None,
+            role="commune_officer",
+            unit_code="xa-an-phu",
+            uses=1,
+            expires_in=timedelta(days=30),
+            now=clock.now,
+        )
+    await run_cli(app, capsys, "units", "import", str(_file(tmp_path, "merged.csv", MERGED)))
+    mapping = str(_file(tmp_path, "mapping.csv", MAPPING))
+    await run_cli(app, capsys, "units", "reorganize", mapping, "--effective", "2026-04-01")
+    chat = Chat(app, "late", clock=clock)
+    await chat.send(f"/start {invite.code}")
+    assert "Xã An Phú đã sáp nhập vào Xã Tịnh An" in chat.text
+    async with app.db.read() as conn:
+        assert await people.by_account(conn, "local", "late") is None
+
+
+def _file(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
+    return path
