@@ -86,8 +86,7 @@ async def cmd_units_reorganize(app: App, args: argparse.Namespace) -> int:
     print(
         f"{len(outcome.retired)} retired, {len(outcome.unchanged)} unchanged, "
         f"{len(outcome.moved_units)} units and {len(outcome.moved_people)} people moved, "
-        f"{outcome.notices} people told"
-        + (" (dry run: nothing changed)" if args.dry_run else "")
+        f"{outcome.notices} people told" + (" (dry run: nothing changed)" if args.dry_run else "")
     )
     return 0
 

@@ -38,6 +38,7 @@ NUDGE = "nudge"  # remind the units of an area that have not delivered yet
 ANSWER_HELP = "answer_help"  # hear, see (/yeucau) and take residents' help requests
 PUBLISH_CONTACT = "publish_contact"  # /congkhai: the team's public contact
 REVIEW_QUESTIONS = "review_questions"  # /cauhoi: residents' questions the guides did not answer
+MANAGE_VILLAGES = "manage_villages"  # /thon: add, rename, retire villages, set household figures
 
 # --- scopes: where a permission holds, relative to the person's own unit ----------------------
 OWN = "own"  # their own unit only
@@ -106,7 +107,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
         FORGET: AREA,
         ANNOUNCE: AREA,
     },
-    COMMUNE_OFFICER: {**_OFFICER, ANSWER_HELP: CHILDREN},
+    COMMUNE_OFFICER: {**_OFFICER, ANSWER_HELP: CHILDREN, MANAGE_VILLAGES: CHILDREN},
     DISTRICT_OFFICER: _OFFICER,
     PROVINCE_OFFICER: _OFFICER,
     ADMIN: {
@@ -120,6 +121,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
         FORGET: ANYWHERE,
         ANNOUNCE: AREA,
         REVIEW_QUESTIONS: ANYWHERE,
+        MANAGE_VILLAGES: ANYWHERE,
     },
 }
 

@@ -18,6 +18,7 @@ from handlers import (
     registration,
     report,
     team_admin,
+    villages,
 )
 from handlers.context import Context
 from handlers.dispatcher import Command, Dispatcher, Step
@@ -55,6 +56,7 @@ COMMANDS: list[Command] = [
     Command("xoaho", team_admin.forget_household, roles.holders(roles.FORGET)),
     Command("nop", deliverables.start, roles.holders(roles.DELIVER)),
     Command("tiendo", deliverables.show_progress, roles.holders(roles.SEE_PROGRESS)),
+    Command("thon", villages.manage, roles.holders(roles.MANAGE_VILLAGES)),
     Command("thongbao", announce.start, roles.holders(roles.ANNOUNCE)),
     Command("cauhoi", guides_chat.review_questions, roles.holders(roles.REVIEW_QUESTIONS)),
     Command("lienket", linking.start, EVERYONE),

@@ -166,8 +166,7 @@ async def import_csv(
             if row["parent_code"] is None or (parent is not None and not parent.active):
                 row["parent_code"] = old.parent_code
     existing = {
-        unit.code: {"code": unit.code, "parent_code": unit.parent_code}
-        for unit in before.values()
+        unit.code: {"code": unit.code, "parent_code": unit.parent_code} for unit in before.values()
     }
     _with_paths(rows, existing)
     for row in rows:

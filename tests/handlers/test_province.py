@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bot.app import App
 from core.errors import UnitRetired
 from db.repos import people, units
-from db.schema import metadata, outbox
+from db.schema import audit_log, metadata, outbox
 from handlers.services import invites, stats, unitsfile
 from tests.auxil.chat import Chat, Clock, join
 from tests.auxil.cli import run_cli, run_json
@@ -217,3 +217,76 @@ def _file(folder: Path, name: str, text: str) -> Path:
     path = folder / name
     path.write_text(text + ("" if text.endswith("\n") else "\n"), encoding="utf-8")
     return path
+
+
+async def test_a_commune_officer_keeps_the_villages_in_chat(province: App) -> None:
+    app = province
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(app, "commune_officer", "xa-ba-gia", "c9", clock=clock)
+    await officer.send("/thon")
+    assert "Xã Ba Gia</b> (0)" in officer.text
+    await officer.send("/thon them An Ba; 450")
+    assert "Đã thêm Thôn An Ba vào Xã Ba Gia" in officer.text
+    await officer.send("/thon them Tổ dân phố 3")
+    await officer.send("/thon them an ba")
+    assert "Xã đã có “Thôn An Ba”" in officer.text
+    await officer.send("/thon")
+    assert "1. Thôn An Ba – 450 hộ" in officer.text
+    assert "2. Tổ dân phố 3 – chưa có số hộ" in officer.text
+    await officer.send("/thon soho 2 1.200")
+    await officer.send("/thon doiten 1 Thôn An Ba Đông")
+    assert "Đã đổi tên Thôn An Ba thành Thôn An Ba Đông" in officer.text
+    commune = await figures(app, "xa-ba-gia")
+    assert commune["households"] == 1650
+    assert (await figures(app, "quang-ngai"))["households"] == 1200 + 1650
+
+    # A member can be invited into an added village, and nobody into a retired one.
+    member_chat = await member(app, "xa-ba-gia-thon-an-ba", "m9", clock)
+    await member_chat.send(REPORT.format(name="Võ Thị Hoa"))
+    assert "Đã lưu" in member_chat.text
+    await officer.send("/thon ngung xa-ba-gia-to-dan-pho-3")
+    assert "Đã ngừng Tổ dân phố 3" in officer.text
+    assert (await figures(app, "xa-ba-gia"))["households"] == 450
+    async with app.db.transaction() as conn:
+        with pytest.raises(UnitRetired):
+            await invites.create(
+                conn,
+                inviter=None,
+                role="member",
+                unit_code="xa-ba-gia-to-dan-pho-3",
+                uses=1,
+                expires_in=timedelta(days=1),
+                now=clock.now,
+            )
+        changes = (
+            await conn.execute(
+                sa.select(audit_log.c.action, audit_log.c.person_id).where(
+                    audit_log.c.entity == "unit"
+                )
+            )
+        ).all()
+    me = await _person_id(app, officer)
+    assert [action for action, _ in changes] == [
+        "village_add",
+        "village_add",
+        "village_households",
+        "village_rename",
+        "village_retire",
+    ]
+    assert {who for _, who in changes} == {me}
+
+    # Another commune's officer cannot touch these villages; a member has no /thon.
+    other = await join(app, "commune_officer", "xa-tinh-khe", "c8", clock=clock)
+    await other.send("/thon xa-ba-gia them Thôn Lạ")
+    assert "chỉ sửa được danh sách thôn của xã mình" in other.text
+    await other.send("/thon")
+    assert "Xã Tịnh Khê</b> (2)" in other.text
+    await member_chat.send("/thon")
+    assert "không dành cho vai trò" in member_chat.text
+
+
+async def _person_id(app: App, chat: Chat) -> int:
+    async with app.db.read() as conn:
+        person = await people.by_account(conn, chat.channel, chat.user)
+    assert person is not None
+    return person.id

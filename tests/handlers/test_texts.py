@@ -167,6 +167,7 @@ SAMPLES: dict[str, Any] = {
     "guide": "Kích hoạt tài khoản định danh điện tử",
     "header": "Câu hỏi của người dân trong 30 ngày qua (trang 1/3), nhiều lần nhất trước:",
     "heading": "Đăng nhập VNeID",
+    "households": 450,
     "hint": "Thêm câu hỏi mẫu cho hướng dẫn phù hợp trong content/guides/_examples ạ.",
     "holding": False,
     "hours": 48,

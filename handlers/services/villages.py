@@ -1,0 +1,202 @@
+"""Villages come from communes: a commune officer (or an admin) adds, renames and retires the
+thôn / tổ dân phố of a commune and sets their household figures. Every change is audited and the
+subtree totals (the targets' denominators) are recomputed at once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from core import roles
+from core.errors import InvalidField, NotAllowed, UnknownUnit
+from core.text import strip_diacritics, tidy
+from db.models import Person, Unit
+from db.repos import audit, people, units
+from handlers.services import unitsfile
+
+NAME_LIMIT = 100
+MAX_HOUSEHOLDS = 100_000
+# Name prefixes and the type they mean; a name without one becomes "Thôn <name>".
+_PREFIXES = (
+    ("tổ dân phố", "tổ dân phố"),
+    ("tdp", "tổ dân phố"),
+    ("thôn", "thôn"),
+    ("làng", "làng"),
+    ("buôn", "buôn"),
+    ("bản", "bản"),
+    ("ấp", "ấp"),
+    ("khu phố", "khu phố"),
+)
+
+
+async def commune_of(conn: AsyncConnection, person: Person, wanted: str | None) -> Unit:
+    """The commune whose villages `person` manages: their own, or (an admin) the one named."""
+    if not roles.can(person.role, roles.MANAGE_VILLAGES):
+        raise NotAllowed(action="villages")
+    anywhere = roles.can(person.role, roles.MANAGE_VILLAGES, roles.ANYWHERE)
+    code = wanted or person.unit_code
+    if not anywhere and code != person.unit_code:
+        raise NotAllowed(action="villages")
+    unit = await units.get(conn, code or "")
+    if unit is None:
+        raise UnknownUnit(code=code or "")
+    if unit.kind != "commune" or not unit.active:
+        raise InvalidField(field="village", reason="not_commune")
+    return unit
+
+
+async def listing(conn: AsyncConnection, commune: Unit) -> list[Unit]:
+    """The commune's active villages, by name."""
+    return await units.children(conn, commune.code)
+
+
+async def find(conn: AsyncConnection, commune: Unit, ref: str) -> Unit:
+    """A village of the commune by its number in `listing` (from 1) or its code."""
+    found = await listing(conn, commune)
+    word = ref.strip().lstrip("#")
+    if word.isascii() and word.isdigit() and 1 <= int(word) <= len(found):
+        return found[int(word) - 1]
+    for village in found:
+        if village.code == word:
+            return village
+    raise InvalidField(field="village", reason="no_such_village", value=ref)
+
+
+def _named(raw: str) -> tuple[str, str]:
+    """(full name, type) from what the officer typed: "An Ba" → ("Thôn An Ba", "thôn")."""
+    name = tidy(raw)
+    if not name or len(name) > NAME_LIMIT:
+        raise InvalidField(field="village", reason="bad_name", limit=NAME_LIMIT)
+    lowered = name.lower()
+    for prefix, kind in _PREFIXES:
+        if lowered == prefix or lowered.startswith(prefix + " "):
+            rest = name[len(prefix) :].strip()
+            if not rest:
+                raise InvalidField(field="village", reason="bad_name", limit=NAME_LIMIT)
+            title = "Tổ dân phố" if kind == "tổ dân phố" else kind.capitalize()
+            return f"{title} {rest}", kind
+    return f"Thôn {name}", "thôn"
+
+
+def _slug(text: str) -> str:
+    folded = strip_diacritics(text).lower().replace("đ", "d")
+    return "-".join("".join(c if c.isascii() and c.isalnum() else " " for c in folded).split())
+
+
+def households_of(raw: str) -> int:
+    word = raw.strip().replace(".", "").replace(",", "")
+    if not (word.isascii() and word.isdigit()) or int(word) > MAX_HOUSEHOLDS:
+        raise InvalidField(field="village", reason="bad_households", limit=MAX_HOUSEHOLDS)
+    return int(word)
+
+
+async def _same_name(conn: AsyncConnection, commune: Unit, name: str) -> None:
+    for village in await listing(conn, commune):
+        if _slug(village.name) == _slug(name):
+            raise InvalidField(field="village", reason="duplicate", value=village.name)
+
+
+async def add(
+    conn: AsyncConnection,
+    actor: Person,
+    commune: Unit,
+    raw_name: str,
+    households: int | None,
+    now: datetime,
+) -> Unit:
+    name, kind = _named(raw_name)
+    await _same_name(conn, commune, name)
+    base = f"{commune.code}-{_slug(name)}"[:60].rstrip("-")
+    code, n = base, 1
+    while await units.get(conn, code) is not None:
+        n += 1
+        code = f"{base}-{n}"
+    row = {
+        "code": code,
+        "name": name,
+        "kind": "village",
+        "parent_code": commune.code,
+        "path": f"{commune.path}{code}/",
+        "depth": commune.depth + 1,
+        "households": households,
+        "type_label": kind,
+        "valid_from": now.date(),
+    }
+    await units.insert(conn, row)
+    await _audit(conn, actor, "village_add", None, {"unit": code, "name": name}, now)
+    await unitsfile.store_all_totals(conn)
+    village = await units.get(conn, code)
+    assert village is not None
+    return village
+
+
+async def rename(
+    conn: AsyncConnection, actor: Person, commune: Unit, village: Unit, raw: str, now: datetime
+) -> Unit:
+    name, kind = _named(raw)
+    if _slug(name) != _slug(village.name):
+        await _same_name(conn, commune, name)
+    await units.update(conn, village.code, name=name, type_label=kind)
+    await _audit(
+        conn,
+        actor,
+        "village_rename",
+        {"unit": village.code, "name": village.name},
+        {"unit": village.code, "name": name},
+        now,
+    )
+    renamed = await units.get(conn, village.code)
+    assert renamed is not None
+    return renamed
+
+
+async def set_households(
+    conn: AsyncConnection, actor: Person, village: Unit, households: int, now: datetime
+) -> None:
+    await units.update(conn, village.code, households=households)
+    await _audit(
+        conn,
+        actor,
+        "village_households",
+        {"unit": village.code, "households": village.households},
+        {"unit": village.code, "households": households},
+        now,
+    )
+    await unitsfile.store_all_totals(conn)
+
+
+async def retire(conn: AsyncConnection, actor: Person, village: Unit, now: datetime) -> int:
+    """Retire the village from today (its reports stay); returns how many people are still
+    bound to it (to be invited to another village)."""
+    await units.update(conn, village.code, valid_to=now.date())
+    await _audit(
+        conn,
+        actor,
+        "village_retire",
+        {"unit": village.code, "valid_to": None},
+        {"unit": village.code, "valid_to": now.date().isoformat()},
+        now,
+    )
+    await unitsfile.store_all_totals(conn)
+    return len(await people.bound_to(conn, village.code))
+
+
+async def _audit(
+    conn: AsyncConnection,
+    actor: Person,
+    action: str,
+    before: dict[str, object] | None,
+    after: dict[str, object],
+    now: datetime,
+) -> None:
+    await audit.record(
+        conn,
+        person_id=actor.id,
+        action=action,
+        entity="unit",
+        entity_id=None,
+        before=before,
+        after=after,
+        now=now,
+    )

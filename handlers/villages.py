@@ -1,0 +1,76 @@
+"""/thon: a commune's villages, kept by the commune (no public list of thôn / tổ dân phố exists).
+
+    /thon                         the villages, numbered, with their household figures
+    /thon them TÊN [; SỐ HỘ]      add a village ("Tổ dân phố 3", "An Ba" → "Thôn An Ba")
+    /thon doiten SỐ TÊN MỚI       rename village number SỐ (or give its code)
+    /thon soho SỐ SỐ_HỘ           set its households (the denominator of household targets)
+    /thon ngung SỐ                retire it from today (its reports stay where they were filed)
+
+An admin names the commune first: /thon MÃ_XÃ them … . The rules are in
+handlers/services/villages.py; every change is audited.
+"""
+
+from __future__ import annotations
+
+from core.text import fold
+from db.models import Unit
+from handlers.context import Context
+from handlers.services import villages
+
+_VERBS = ("them", "doiten", "soho", "ngung")
+
+
+def _verb(word: str) -> str:
+    return fold(word).replace(" ", "")
+
+
+async def manage(ctx: Context, args: str = "") -> None:
+    """/thon [MÃ_XÃ] [them|doiten|soho|ngung …]."""
+    assert ctx.person is not None
+    words = args.split()
+    wanted = None
+    if words and _verb(words[0]) not in _VERBS:
+        wanted, words = words[0], words[1:]
+    commune = await villages.commune_of(ctx.conn, ctx.person, wanted)
+    if not words:
+        await _show(ctx, commune)
+        return
+    verb, rest = _verb(words[0]), " ".join(words[1:])
+    if verb == "them":
+        name, _, figure = rest.partition(";")
+        households = villages.households_of(figure) if figure.strip() else None
+        added = await villages.add(ctx.conn, ctx.person, commune, name, households, ctx.now)
+        ctx.say("villages.added", name=added.name, commune=commune.name, code=added.code)
+        return
+    ref, _, value = rest.strip().partition(" ")
+    if not ref:
+        ctx.say("villages.usage")
+        return
+    village = await villages.find(ctx.conn, commune, ref)
+    if verb == "doiten":
+        renamed = await villages.rename(ctx.conn, ctx.person, commune, village, value, ctx.now)
+        ctx.say("villages.renamed", old=village.name, name=renamed.name)
+    elif verb == "soho":
+        households = villages.households_of(value)
+        await villages.set_households(ctx.conn, ctx.person, village, households, ctx.now)
+        ctx.say("villages.households_set", name=village.name, n=households)
+    else:
+        bound = await villages.retire(ctx.conn, ctx.person, village, ctx.now)
+        ctx.say("villages.retired", name=village.name, n=bound)
+
+
+async def _show(ctx: Context, commune: Unit) -> None:
+    found = await villages.listing(ctx.conn, commune)
+    lines = [ctx.text("villages.title", commune=commune.name, n=len(found))]
+    for number, village in enumerate(found, start=1):
+        lines.append(
+            ctx.text(
+                "villages.line",
+                number=number,
+                name=village.name,
+                households=village.households,
+                code=village.code,
+            )
+        )
+    lines.append(ctx.text("villages.usage"))
+    ctx.say_text("\n".join(lines))
