@@ -291,6 +291,22 @@ def cmd_guides_check(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_plan_check(args: argparse.Namespace, _settings: Settings) -> int:
+    """Every mistake of a plan file, naming its line; exit 1 when there is one."""
+    from handlers.services import plancheck
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"plan: no such file: {path}", file=sys.stderr)
+        return 2
+    errors = plancheck.check(path.read_text(encoding="utf-8"))
+    for error in errors:
+        print(f"{path}: {error}", file=sys.stderr)
+    if not errors:
+        print(f"{path}: the plan is valid")
+    return 1 if errors else 0
+
+
 async def cmd_chat(app: App, args: argparse.Namespace) -> int:
     from bot.channels import local
 
@@ -418,6 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--today", type=date.fromisoformat, help="YYYY-MM-DD (default: today)")
     check.add_argument("--guides", help="guides folder (default: GUIDES_DIR)")
 
+    plan = sub.add_parser("plan", help="plan files").add_subparsers(
+        dest="plan_command", required=True
+    )
+    plan_check = plan.add_parser("check", help="check a plan file; errors name the line")
+    plan_check.add_argument("file")
+
     stats_parser = sub.add_parser("stats", help="figures against the plan's targets")
     stats_parser.add_argument("--unit")
     stats_parser.add_argument("--json", action="store_true")
@@ -445,6 +467,7 @@ COMMANDS: dict[tuple[str, ...], Runner] = {
 # not stop the start-up): they take the parsed options and the settings.
 OFFLINE: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = {
     ("guides", "check"): cmd_guides_check,
+    ("plan", "check"): cmd_plan_check,
 }
 
 # Command groups kept in their own modules: each has add_commands(sub) -> {key: runner}.

@@ -106,7 +106,11 @@ class Plan:
 
     @classmethod
     def load(cls, path: Path) -> Plan:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return cls.load_text(path.read_text(encoding="utf-8"))
+
+    @classmethod
+    def load_text(cls, text: str) -> Plan:
+        raw = yaml.safe_load(text)
         campaign = raw["campaign"]
         return cls(
             id=raw["id"],
