@@ -102,6 +102,7 @@ def targets_view(
                 "bar": bar(value),
                 "numerator": figures[target.numerator],
                 "denominator": figures[target.denominator],
+                "base": target.denominator,
                 "today": today.get(target.numerator, 0),
                 "yesterday": yesterday.get(target.numerator, 0),
             }

@@ -49,6 +49,7 @@ def _targets(plan: Plan, figures: dict[str, Any]) -> list[dict[str, Any]]:
             "goal": t.goal,
             "numerator": figures[t.numerator],
             "denominator": figures[t.denominator],
+            "base": t.denominator,
         }
         for t in plan.targets
     ]

@@ -290,3 +290,40 @@ async def _person_id(app: App, chat: Chat) -> int:
         person = await people.by_account(conn, chat.channel, chat.user)
     assert person is not None
     return person.id
+
+
+async def test_every_level_works_without_a_district(
+    province: App, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    app = province
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(app, "province_officer", "quang-ngai", "p1", clock=clock)
+    commune = await join(app, "commune_officer", "xa-tinh-khe", "c1", clock=clock)
+    leader = await join(app, "leader", "xa-tinh-khe-thon-a", "l1", clock=clock)
+    await leader.send(REPORT.format(name="Nguyễn Văn An"))
+    for chat in (officer, commune, leader):
+        for command in ("/thongke", "/xuat", "/tiendo", "/menu"):
+            replies = await chat.send(command)
+            assert replies, (chat.user, command)
+            assert "trục trặc" not in chat.text, (chat.user, command, chat.text)
+    await officer.send("/thongke")
+    assert "Xã Tịnh Khê" in officer.text  # a line per commune, straight under the province
+    await officer.send("/tiendo")
+    assert "Xã Tịnh Khê" in officer.text
+    out = tmp_path / "tong-ket"
+    await run_cli(app, capsys, "summary", "--unit", "quang-ngai", "--out", str(out))
+    assert "Xã Tịnh Khê" in (tmp_path / "tong-ket.md").read_text(encoding="utf-8")
+    figures_json = await run_json(app, capsys, "stats", "--unit", "xa-an-phu")
+    # Unknown denominators: no ratio, never a division by zero.
+    assert figures_json["households"] == 500
+    empty = await run_json(app, capsys, "stats", "--unit", "xa-ba-gia")
+    assert empty["households"] == 0
+    assert empty["targets"]["five_skills"]["value"] is None
+
+
+async def test_a_commune_without_household_figures_says_so(province: App) -> None:
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(province, "commune_officer", "xa-ba-gia", "c3", clock=clock)
+    await officer.send("/thongke")
+    assert "Hộ có người thành thạo 5 kỹ năng số: chưa có số hộ" in officer.text
+    assert "chưa có số dân" in officer.text

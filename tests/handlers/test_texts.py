@@ -68,6 +68,7 @@ TARGET = {
     "bar": "▓▓▓▓▓▓░░░░",
     "numerator": 2480,
     "denominator": 4000,
+    "base": "households",
     "today": 12,
     "yesterday": 9,
 }
