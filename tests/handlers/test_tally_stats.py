@@ -279,6 +279,14 @@ CONTRACT = {
     "vneid_activated",
     "cqngai_installed",
     "targets",
+    # Since issue 11: the unit's kind, type, official code, validity and reorganisation links.
+    "kind",
+    "type",
+    "admin_code",
+    "valid_from",
+    "valid_to",
+    "successor",
+    "predecessors",
 }
 
 
