@@ -11,8 +11,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# `make run` opens on today's two-tier province (PLAN_FILE / UNITS_FILE in the environment win).
+RUN_PLAN ?= content/plans/quang-ngai-2026.yaml
+RUN_UNITS ?= content/units/quang-ngai-2026-start.yaml
+
 run: $(BIN)/.installed
-	$(BIN)/python -m bot run
+	PLAN_FILE="$${PLAN_FILE:-$(RUN_PLAN)}" UNITS_FILE="$${UNITS_FILE:-$(RUN_UNITS)}" $(BIN)/python -m bot run
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest

@@ -327,3 +327,66 @@ async def test_a_commune_without_household_figures_says_so(province: App) -> Non
     await officer.send("/thongke")
     assert "Hộ có người thành thạo 5 kỹ năng số: chưa có số hộ" in officer.text
     assert "chưa có số dân" in officer.text
+
+
+START = ROOT / "content" / "units" / "quang-ngai-2026-start.yaml"
+
+
+async def test_the_first_run_opens_on_the_2026_province_with_2024_rolled_up(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from handlers.services import places
+
+    app = await App.open(
+        settings_for(database_url, plan_file=PLAN_2026, units_file=START), migrate=False
+    )
+    try:
+        async with app.db.transaction() as conn:
+            for table in reversed(metadata.sorted_tables):
+                await conn.execute(table.delete())
+        await app.load_sample_units_if_empty()
+        await app.load_sample_units_if_empty()  # a second start loads nothing more
+        listed = await run_json(app, capsys, "units", "list", "--active")
+        kinds = [row["kind"] for row in listed]
+        assert (kinds.count("province"), kinds.count("district"), kinds.count("commune")) == (
+            1,
+            0,
+            96,
+        )
+        assert kinds.count("village") == 65
+        villages_of = {
+            code: sum(1 for row in listed if row["parent"] == code)
+            for code in ("xa-long-phung", "xa-mo-cay", "xa-mo-duc", "xa-lan-phong")
+        }
+        # Long Phụng: Đức Lợi 4 + Đức Thắng 4 (via Thắng Lợi) + Đức Nhuận 5 + Đức Hiệp 6.
+        assert villages_of == {
+            "xa-long-phung": 19,
+            "xa-mo-cay": 14,
+            "xa-mo-duc": 18,
+            "xa-lan-phong": 14,
+        }
+        province = await figures(app, "quang-ngai")
+        assert province["households"] == 36000  # the 2024 sample, now the province's
+        assert province["predecessors"] == ["mo-duc"]
+        thang_loi = await figures(app, "thang-loi")
+        assert (thang_loi["valid_to"], thang_loi["successor"]) == ("2025-06-30", "xa-long-phung")
+        duc_loi = await figures(app, "duc-loi")
+        assert (duc_loi["valid_to"], duc_loi["successor"]) == ("2024-12-31", "thang-loi")
+        long_phung = await figures(app, "xa-long-phung")
+        parts = [
+            (await figures(app, code))["households"]
+            for code in ("duc-loi", "duc-thang", "duc-nhuan", "duc-hiep")
+        ]
+        assert long_phung["households"] == sum(parts) == 2234 + 2001 + 2865 + 3032
+        assert set(long_phung["predecessors"]) == {
+            "thang-loi",
+            "duc-loi",
+            "duc-thang",
+            "duc-nhuan",
+            "duc-hiep",
+        }
+        async with app.db.read() as conn:
+            assert await places.first_fitting(conn, "province_officer", "xa-mo-cay") == "quang-ngai"
+            assert await places.first_fitting(conn, "commune_officer", "xa-mo-cay") == "xa-mo-cay"
+    finally:
+        await app.close()
