@@ -241,15 +241,24 @@ def render(services: Services, digest: Digest) -> str:
         )
     ]
     if digest.children:
+        # Named after the children themselves: a province's are communes (two tiers) or
+        # districts (an older plan).
+        child_kind = str(digest.children[0].get("kind", ""))
         kind = (
-            texts.render(f"digest.child_kind.{digest.unit.kind}")
-            if texts.has(f"digest.child_kind.{digest.unit.kind}")
+            texts.render(f"digest.child_kind.{child_kind}")
+            if texts.has(f"digest.child_kind.{child_kind}")
             else ""
         )
         lines = [texts.render("digest.children_title", kind=kind)]
+        # Units with neither figures nor reports yet (a province's communes that have not
+        # entered their villages) are counted in one line instead of two lines each.
+        empty = [c for c in digest.children if not (c["households"] or c["reports"])]
         for child in digest.children:
-            lines.append(texts.render("digest.child", c=child))
-            lines.append(texts.render("digest.child_detail", c=child))
+            if child not in empty:
+                lines.append(texts.render("digest.child", c=child))
+                lines.append(texts.render("digest.child_detail", c=child))
+        if empty:
+            lines.append(texts.render("digest.children_empty", n=len(empty), kind=kind))
         parts.append("\n".join(lines))
     parts.append(texts.render("digest.team", d=digest))
     if digest.best:

@@ -17,6 +17,7 @@ def _figures(unit: Unit, row: dict[str, int]) -> dict[str, Any]:
     figures: dict[str, Any] = {
         "unit": unit.code,
         "name": unit.name,
+        "kind": unit.kind,
         "households": row.get("total_households", 0),
         "eligible_citizens": row.get("total_eligible_citizens", 0),
         "working_age": row.get("total_working_age", 0),
