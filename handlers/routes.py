@@ -117,6 +117,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
         announce.flow,
         announce.follow_flow,
         team_admin.flow,
+        villages.flow,
     ):
         dispatcher.flow(flow)
     # Button actions (`a:<name>:<arg>`): each has its row in CONTRIBUTING.md, "Button data".

@@ -5,6 +5,8 @@
     /thon doiten SỐ TÊN MỚI       rename village number SỐ (or give its code)
     /thon soho SỐ SỐ_HỘ           set its households (the denominator of household targets)
     /thon ngung SỐ                retire it from today (its reports stay where they were filed)
+    /thon nhap                    paste a list (one "Tên; số hộ" a line, e.g. copied from a
+                                  spreadsheet): checked line by line, previewed, then confirmed
 
 An admin names the commune first: /thon MÃ_XÃ them … . The rules are in
 handlers/services/villages.py; every change is audited.
@@ -15,9 +17,13 @@ from __future__ import annotations
 from core.text import fold
 from db.models import Unit
 from handlers.context import Context
-from handlers.services import villages
+from handlers.dispatcher import Flow
+from handlers.menu import menu_choices
+from handlers.services import places, villages
 
-_VERBS = ("them", "doiten", "soho", "ngung")
+_VERBS = ("them", "doiten", "soho", "ngung", "nhap")
+FLOW = "villages"
+MAX_PREVIEW = 30
 
 
 def _verb(word: str) -> str:
@@ -36,6 +42,10 @@ async def manage(ctx: Context, args: str = "") -> None:
         await _show(ctx, commune)
         return
     verb, rest = _verb(words[0]), " ".join(words[1:])
+    if verb == "nhap":
+        ctx.goto(FLOW, "paste", commune=commune.code)
+        ctx.say("villages.paste_how", commune=commune.name)
+        return
     if verb == "them":
         name, _, figure = rest.partition(";")
         households = villages.households_of(figure) if figure.strip() else None
@@ -74,3 +84,50 @@ async def _show(ctx: Context, commune: Unit) -> None:
         )
     lines.append(ctx.text("villages.usage"))
     ctx.say_text("\n".join(lines))
+
+
+async def on_paste(ctx: Context, text: str) -> None:
+    """The pasted list: every faulty line named (nothing kept), else a preview to confirm."""
+    commune = await places.get(ctx.conn, str(ctx.data.get("commune", "")))
+    assert commune is not None
+    rows, errors = villages.parse_list(text)
+    if errors:
+        lines = [ctx.text("villages.paste_errors", n=len(errors))]
+        lines += [ctx.text("villages.paste_error", line=n, reason=r) for n, r in errors[:20]]
+        ctx.say_text("\n".join(lines))
+        return
+    if not rows:
+        ctx.say("villages.paste_how", commune=commune.name)
+        return
+    plan = await villages.preview(ctx.conn, commune, rows)
+    ctx.goto(FLOW, "confirm", commune=commune.code, rows=rows)
+    ctx.say(
+        "villages.paste_preview",
+        [
+            [
+                ctx.choice("apply", ctx.text("villages.apply_button")),
+                ctx.choice("keep", ctx.label("keep")),
+            ]
+        ],
+        commune=commune.name,
+        add=plan["add"][:MAX_PREVIEW],
+        update=plan["update"][:MAX_PREVIEW],
+        n_add=len(plan["add"]),
+        n_update=len(plan["update"]),
+        n_same=len(plan["same"]),
+    )
+
+
+async def on_confirm(ctx: Context, value: str) -> None:
+    assert ctx.person is not None
+    code, rows = str(ctx.data.get("commune", "")), ctx.data.get("rows") or []
+    ctx.end()
+    if value != "apply" or not isinstance(rows, list):
+        ctx.say("flow.cancelled", menu_choices(ctx))
+        return
+    commune = await villages.commune_of(ctx.conn, ctx.person, code)
+    done = await villages.apply_list(ctx.conn, ctx.person, commune, rows, ctx.now)
+    ctx.say("villages.applied", commune=commune.name, n_add=done["add"], n_update=done["update"])
+
+
+flow = Flow(FLOW, on_choice={"confirm": on_confirm}, on_text={"paste": on_paste})

@@ -200,3 +200,84 @@ async def _audit(
         after=after,
         now=now,
     )
+
+
+# --- a list pasted in chat (or copied from a spreadsheet): validated and previewed first --------
+MAX_LINES = 200
+
+
+def parse_list(text: str) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
+    """Lines "Tên thôn; số hộ" (tab, ";" or a last "," also separate; the number is optional).
+    Returns the rows and, per faulty line, (line number, reason key)."""
+    rows: list[dict[str, object]] = []
+    errors: list[tuple[int, str]] = []
+    lines = [line for line in text.splitlines()]
+    for number, line in enumerate(lines[:MAX_LINES], start=1):
+        if not line.strip():
+            continue
+        for separator in ("\t", ";"):
+            if separator in line:
+                name, _, figure = line.partition(separator)
+                break
+        else:
+            name, _, figure = line.rpartition(",") if "," in line else (line, "", "")
+        figure = figure.strip().split("\t")[0].split(";")[0].strip()
+        if number == 1 and strip_diacritics(name).strip().lower() in ("ten", "ten thon", "thon"):
+            continue  # a header row
+        try:
+            full, kind = _named(name)
+            households = households_of(figure) if figure else None
+        except InvalidField as error:
+            errors.append((number, str(error.params.get("reason", "bad_name"))))
+            continue
+        if any(_slug(str(row["name"])) == _slug(full) for row in rows):
+            errors.append((number, "duplicate"))
+            continue
+        rows.append({"name": full, "type": kind, "households": households})
+    if len(lines) > MAX_LINES:
+        errors.append((MAX_LINES + 1, "too_many"))
+    return rows, errors
+
+
+async def preview(
+    conn: AsyncConnection, commune: Unit, rows: list[dict[str, object]]
+) -> dict[str, list[dict[str, object]]]:
+    """What applying `rows` would do: villages to add, household figures to change, unchanged."""
+    existing = {_slug(v.name): v for v in await listing(conn, commune)}
+    plan: dict[str, list[dict[str, object]]] = {"add": [], "update": [], "same": []}
+    for row in rows:
+        found = existing.get(_slug(str(row["name"])))
+        if found is None:
+            plan["add"].append(row)
+        elif row["households"] is not None and row["households"] != found.households:
+            plan["update"].append({**row, "code": found.code, "before": found.households})
+        else:
+            plan["same"].append({**row, "code": found.code})
+    return plan
+
+
+async def apply_list(
+    conn: AsyncConnection,
+    actor: Person,
+    commune: Unit,
+    rows: list[dict[str, object]],
+    now: datetime,
+) -> dict[str, int]:
+    """Apply a previewed list (computed again: the commune may have changed meanwhile)."""
+    plan = await preview(conn, commune, rows)
+    for row in plan["add"]:
+        households = row["households"]
+        await add(
+            conn,
+            actor,
+            commune,
+            str(row["name"]),
+            households if isinstance(households, int) else None,
+            now,
+        )
+    for row in plan["update"]:
+        village = await units.get(conn, str(row["code"]))
+        households = row["households"]
+        if village is not None and isinstance(households, int):
+            await set_households(conn, actor, village, households, now)
+    return {key: len(value) for key, value in plan.items()}

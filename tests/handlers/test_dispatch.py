@@ -17,8 +17,9 @@ from core.events import Attachment, Reply
 from db.repos import people
 from handlers import menu, report
 from handlers.routes import COMMANDS, commands_for
-from handlers.services import stats
+from handlers.services import stats, unitsfile
 from tests.auxil.chat import Chat, Clock, join
+from tests.conftest import UNITS_CSV
 
 ROOT = Path(__file__).resolve().parents[2]
 CATALOG = ROOT / "content" / "messages" / "vi.yaml"
@@ -31,8 +32,11 @@ HOME_UNIT = {
     roles.LEADER: VILLAGE,
     roles.COMMUNE_OFFICER: "duc-chanh",
     roles.DISTRICT_OFFICER: "mo-duc",
+    roles.PROVINCE_OFFICER: "quang-ngai",
     roles.ADMIN: "mo-duc",
 }
+# A province above the sample district, for the province officer (two tiers, issue 11).
+PROVINCE_ROW = "code,name,kind,parent,households,eligible_citizens,working_age,vneid_registered_baseline,vneid_activated_baseline,cqngai_baseline\nquang-ngai,Tỉnh Quảng Ngãi,province,,,,,,,\n"
 
 
 async def figures(app: App, code: str = VILLAGE) -> dict[str, Any]:
@@ -43,6 +47,12 @@ async def figures(app: App, code: str = VILLAGE) -> dict[str, Any]:
 async def as_role(app: App, role: str, user: str, clock: Clock | None = None) -> Chat:
     if role == roles.RESIDENT:
         return Chat(app, user, clock=clock)
+    if role == roles.PROVINCE_OFFICER:
+        async with app.db.transaction() as conn:
+            await unitsfile.import_csv(conn, PROVINCE_ROW)
+            await unitsfile.import_csv(
+                conn, UNITS_CSV.read_text(encoding="utf-8"), under="quang-ngai"
+            )
     return await join(app, role, HOME_UNIT[role], user, clock=clock)
 
 
@@ -391,6 +401,7 @@ async def test_help_lists_every_command_of_the_role(app: App, role: str) -> None
         roles.LEADER,
         roles.COMMUNE_OFFICER,
         roles.DISTRICT_OFFICER,
+        roles.PROVINCE_OFFICER,
         roles.ADMIN,
     ],
 )

@@ -390,3 +390,23 @@ async def test_the_first_run_opens_on_the_2026_province_with_2024_rolled_up(
             assert await places.first_fitting(conn, "commune_officer", "xa-mo-cay") == "xa-mo-cay"
     finally:
         await app.close()
+
+
+async def test_a_pasted_list_is_checked_previewed_then_applied(province: App) -> None:
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(province, "commune_officer", "xa-tinh-khe", "c4", clock=clock)
+    await officer.send("/thon nhap")
+    assert "mỗi dòng một thôn" in officer.text
+    await officer.send("Tên thôn\tSố hộ\nThôn C\t210\nThôn D; nhiều\nThôn C; 5")
+    assert "Có 2 dòng chưa đúng" in officer.text
+    assert "Dòng 3: số hộ cần là một số" in officer.text
+    assert "Dòng 4: tên thôn trùng" in officer.text
+    assert (await figures(province, "xa-tinh-khe"))["households"] == 700  # nothing kept
+    await officer.send("Tên thôn\tSố hộ\nThôn C\t210\nThôn B\t320\nThôn A; 400")
+    assert "Thêm 1 thôn, tổ dân phố:\n+ Thôn C – 210 hộ" in officer.text
+    assert "~ Thôn B: 300 → 320 hộ" in officer.text
+    assert "Không đổi: 1." in officer.text
+    assert (await figures(province, "xa-tinh-khe"))["households"] == 700  # only a preview
+    await officer.press("Lưu")
+    assert "thêm 1, cập nhật số hộ 1" in officer.text
+    assert (await figures(province, "xa-tinh-khe"))["households"] == 400 + 320 + 210
