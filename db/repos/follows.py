@@ -54,3 +54,19 @@ async def chats_in_subtree(conn: AsyncConnection, path: str) -> list[tuple[str, 
         .order_by(follows.c.channel, follows.c.chat_id)
     )
     return [(row.channel, row.chat_id) for row in rows]
+
+
+async def move(conn: AsyncConnection, old_code: str, new_code: str) -> int:
+    """Followers of `old_code` follow `new_code` instead (a chat following both keeps one);
+    returns how many follows moved."""
+    both = sa.select(follows.c.channel, follows.c.chat_id).where(follows.c.unit_code == new_code)
+    await conn.execute(
+        follows.delete().where(
+            follows.c.unit_code == old_code,
+            sa.tuple_(follows.c.channel, follows.c.chat_id).in_(both),
+        )
+    )
+    result = await conn.execute(
+        follows.update().where(follows.c.unit_code == old_code).values(unit_code=new_code)
+    )
+    return result.rowcount

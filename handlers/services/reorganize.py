@@ -7,6 +7,7 @@ order and deepest old unit first:
 - the old unit gets `valid_to` = the day before and `successor_code` = the new unit;
 - its active children (villages, or a district's communes) move under the successor;
 - people bound to the old unit move to the successor with their role, each told once (outbox);
+  chats that followed its announcements follow the successor;
 - invites into the old unit are refused from then on, naming the successor (services/invites).
 
 Reports stay on the villages they were filed in. The successor and its ancestors have their
@@ -28,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.errors import UnitsFileError
 from core.events import Reply
 from db.models import Unit
-from db.repos import audit, people, units
+from db.repos import audit, follows, people, units
 from handlers.services import reach, unitsfile
 from handlers.texts import Texts
 
@@ -188,6 +189,8 @@ async def _retire(
     for child in await units.children(conn, old.code):
         await units.move(conn, child, new)
         outcome.moved_units.append({"code": child.code, "from": old.code, "to": new.code})
+    # Residents who followed the old unit's announcements hear the successor's.
+    await follows.move(conn, old.code, new.code)
     await audit.record(
         conn,
         person_id=None,

@@ -159,8 +159,11 @@ async def import_csv(
             if row["parent_code"] is None:
                 row["parent_code"] = under
     for row in rows:
-        # A unit a reorganisation moved stays where it is when an older file is imported again.
         old = before.get(row["code"])
+        # A retired unit stays retired when a file without its end date is imported again.
+        if old is not None and "valid_to" in row and row["valid_to"] is None:
+            row["valid_to"] = old.valid_to
+        # A unit a reorganisation moved stays where it is when an older file is imported again.
         parent = before.get(row["parent_code"] or "")
         if old is not None and old.parent_code != row["parent_code"]:
             if row["parent_code"] is None or (parent is not None and not parent.active):

@@ -410,3 +410,34 @@ async def test_a_pasted_list_is_checked_previewed_then_applied(province: App) ->
     await officer.press("Lưu")
     assert "thêm 1, cập nhật số hộ 1" in officer.text
     assert (await figures(province, "xa-tinh-khe"))["households"] == 400 + 320 + 210
+
+
+async def test_followers_move_and_importing_the_old_file_again_rewrites_nothing(
+    province: App, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from db.repos import follows
+
+    app = province
+    now = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)
+    async with app.db.transaction() as conn:
+        await follows.follow(conn, "local", "r1", "xa-an-phu", now)
+        await follows.follow(conn, "local", "r2", "xa-an-phu", now)
+    await run_cli(app, capsys, "units", "import", str(_file(tmp_path, "merged.csv", MERGED)))
+    async with app.db.transaction() as conn:
+        await follows.follow(conn, "local", "r2", "xa-tinh-an", now)  # already follows the new one
+    mapping = str(_file(tmp_path, "mapping.csv", MAPPING))
+    await run_cli(app, capsys, "units", "reorganize", mapping, "--effective", "2026-04-01")
+    async with app.db.read() as conn:
+        assert await follows.of_chat(conn, "local", "r1") == ["Xã Tịnh An"]
+        assert await follows.of_chat(conn, "local", "r2") == ["Xã Tịnh An"]
+
+    # The 2025 file and the villages file again: the merged communes stay retired, their
+    # villages stay under the successor.
+    await run_cli(app, capsys, "units", "import", str(PROVINCE_CSV))
+    await run_cli(app, capsys, "units", "import", str(_file(tmp_path, "villages.csv", VILLAGES)))
+    listed = {row["code"]: row for row in await run_json(app, capsys, "units", "list")}
+    assert listed["xa-tinh-khe"]["valid_to"] == "2026-03-31"
+    assert listed["xa-tinh-khe"]["successor"] == "xa-tinh-an"
+    assert listed["xa-tinh-khe-thon-a"]["parent"] == "xa-tinh-an"
+    assert (await figures(app, "xa-tinh-an"))["households"] == 1200
+    assert (await figures(app, "quang-ngai"))["households"] == 1200
