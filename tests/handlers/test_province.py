@@ -441,3 +441,18 @@ async def test_followers_move_and_importing_the_old_file_again_rewrites_nothing(
     assert listed["xa-tinh-khe-thon-a"]["parent"] == "xa-tinh-an"
     assert (await figures(app, "xa-tinh-an"))["households"] == 1200
     assert (await figures(app, "quang-ngai"))["households"] == 1200
+
+
+async def test_the_2026_plan_reminds_the_province_officer_of_the_summary(
+    province: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(province, "province_officer", "quang-ngai", "p7", clock=clock)
+    await join(province, "commune_officer", "xa-tinh-khe", "c7", clock=clock)
+    me = await _person_id(province, officer)
+    due = await run_json(province, capsys, "notify", "due", "--now", "2026-12-15T07:30+07:00")
+    summary = [notice for notice in due if notice["deadline"] == "summary"]
+    assert [(n["recipient"], n["role"], n["unit"]) for n in summary] == [
+        (me, "province_officer", "quang-ngai")
+    ]
+    assert "Tổng kết năm 2026" in summary[0]["text"]
