@@ -48,7 +48,7 @@ async def cmd_units_list(app: App, args: argparse.Namespace) -> int:
         _print_json(rows)
     else:
         for row in rows:
-            until = f"  (đến {row['valid_to']} → {row['successor']})" if row["valid_to"] else ""
+            until = f"  (until {row['valid_to']} -> {row['successor']})" if row["valid_to"] else ""
             print(f"{row['code']:<32} {row['kind']:<9} {row['name']}{until}")
     return 0
 
