@@ -100,11 +100,12 @@ class _Checker:
             found = self.mapping(item, f"an item of {where}")
             role = self.value(found.get("role", (None, None))[1])
             level = self.value(found.get("level", (None, None))[1])
-            if role not in roles.REGISTERED_ROLES:
+            known = isinstance(role, str) and roles.registered(role)
+            if not known:
                 self.error(item, f"role must be one of {', '.join(roles.REGISTERED_ROLES)}")
             if level not in KINDS:
                 self.error(item, f"level must be one of {', '.join(KINDS)}")
-            elif role in roles.REGISTERED_ROLES and not roles.fits_unit(role, level):
+            elif known and not roles.fits_unit(str(role), level):
                 self.error(item, f"a {role} is never bound to a {level}: choose another level")
 
 
