@@ -11,7 +11,7 @@ A DomainError rolls back what the step wrote (savepoint) and answers with its me
 Only offered choices count. A flow option (``v<version>:<value>``) is accepted only if it was
 among the options of the chat's last answer (kept in the conversation as ``_offered``); an
 action (``a:<name>:<arg>``) only if it was offered to this chat within OFFER_DAYS, in an
-answer or in a notice queued through the outbox (db/repos/offers.py). Anything else, made up
+answer or in a notice queued through the outbox (handlers/services/offers.py). Anything else, made up
 or garbled, is a StaleChoice: nothing changes. Handlers still check that a record named by a
 choice lies in the person's area.
 """
@@ -21,8 +21,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,12 +30,11 @@ from core import roles
 from core.errors import DomainError, NotRegistered, StaleChoice
 from core.events import Choice, Incoming, Reply
 from core.text import fold
-from core.timeouts import FLOW_TIMEOUT, OFFER_DAYS
 from db.models import Conversation
-from db.repos import conversations, offers, people, updates
-from db.repos.conversations import ConcurrentChange
 from handlers.context import Context
 from handlers.fairuse import FairUse, Verdict
+from handlers.services import accounts, conversations, ledger, offers
+from handlers.services.conversations import ConcurrentChange
 from handlers.services.registry import Services
 
 log = logging.getLogger(__name__)
@@ -159,20 +157,17 @@ class Dispatcher:
     async def _stored(self, event: Incoming) -> list[Reply]:
         """What was said when this update was handled before."""
         async with self.services.db.read() as conn:
-            stored = await updates.replies_of(conn, event.channel, event.chat_id, event.update_key)
-        return [Reply.from_json(item) for item in stored or []]
+            return await ledger.replies_of(conn, event)
 
     async def _context(
         self, conn: AsyncConnection, event: Incoming
     ) -> tuple[Context, Conversation, bool]:
-        person = await people.by_account(conn, event.channel, event.user_id)
+        person = await accounts.who(conn, event.channel, event.user_id)
         loaded = await conversations.load(conn, event.channel, event.chat_id)
         conversation = loaded
-        expired = bool(
-            loaded.flow and loaded.updated_at and event.at - loaded.updated_at > FLOW_TIMEOUT
-        )
+        expired = conversations.expired(loaded, event.at)
         if expired:
-            conversation = replace(loaded, flow=None, state=None, data={})
+            conversation = conversations.fresh(loaded)
         ctx = Context(conn, self.services, event, person, conversation)
         if expired:
             ctx.say("flow.expired")
@@ -188,13 +183,8 @@ class Dispatcher:
         if not unchanged_empty and (bump or result != loaded):
             await conversations.save(ctx.conn, result, expected_version=loaded.version, now=ctx.now)
         event = ctx.event
-        actions = [c.data for r in ctx.replies for c in r.flat_choices() if c.data.startswith("a:")]
-        await offers.record(ctx.conn, event.channel, event.chat_id, actions, ctx.now)
-        replies = [reply.to_json() for reply in ctx.replies]
-        recorded = await updates.record(
-            ctx.conn, event.channel, event.chat_id, event.update_key, replies, event.at
-        )
-        if not recorded:
+        await offers.remember(ctx.conn, event.channel, event.chat_id, ctx.replies, ctx.now)
+        if not await ledger.claim(ctx.conn, event, ctx.replies):
             raise _AlreadyHandled()
 
     async def _route(self, ctx: Context) -> None:
@@ -259,7 +249,7 @@ class Dispatcher:
         return None
 
     async def _on_choice(self, ctx: Context, data: str) -> None:
-        if len(data) > offers.MAX_DATA or not data.isprintable():
+        if not offers.may_be_offered(data):
             raise StaleChoice()  # never offered: longer than any option, or control characters
         kind, _, value = data.partition(":")
         if kind == "a":
@@ -283,9 +273,8 @@ class Dispatcher:
 
     async def _was_offered(self, ctx: Context, data: str) -> bool:
         """Was this action offered to this chat (in an answer or a notice), recently enough?"""
-        since = ctx.now - timedelta(days=OFFER_DAYS)
         event = ctx.event
-        return await offers.was_offered(ctx.conn, event.channel, event.chat_id, data, since=since)
+        return await offers.was_offered(ctx.conn, event.channel, event.chat_id, data, ctx.now)
 
 
 def _match_offered(text: str, offered: list[list[str]]) -> str | None:

@@ -12,12 +12,11 @@ from typing import Any
 from core import figures, roles
 from core.errors import InvalidField, StaleChoice
 from core.events import Choice, in_rows
-from db.repos import households, units
 from handlers.choices import record_id
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.menu import cancel, menu_choices
-from handlers.services import reporting
+from handlers.services import places, reporting
 from handlers.services.reporting import Draft
 
 FLOW = "report"
@@ -54,7 +53,7 @@ async def start(ctx: Context, _args: str = "") -> None:
     if ctx.person is None or not roles.can(ctx.role, roles.REPORT) or not ctx.person.unit_code:
         ctx.say("report.not_team")
         return
-    village = await units.get(ctx.conn, ctx.person.unit_code)
+    village = await places.get(ctx.conn, ctx.person.unit_code)
     ctx.goto(FLOW, "name", draft=Draft(visit_date=ctx.today).to_data(), editing=None)
     ctx.say(
         "report.ask_name",
@@ -105,10 +104,9 @@ async def on_pick_household(ctx: Context, value: str) -> None:
     if not value.startswith("h"):
         raise StaleChoice()
     household_id = record_id(value[1:])
-    household = await households.get(ctx.conn, household_id)
-    # Only a household of the member's own village (the options offered came from it).
-    if household is None or ctx.person is None or household.village_code != ctx.person.unit_code:
+    if ctx.person is None:
         raise StaleChoice()
+    household = await reporting.own_household(ctx.conn, ctx.person, household_id)
     draft.household_id, draft.head_name, draft.address = (
         household_id,
         household.head_name,

@@ -123,9 +123,16 @@ async def update(conn: AsyncConnection, person_id: int, **values: Any) -> None:
     await conn.execute(people.update().where(people.c.id == person_id).values(**values))
 
 
+# The order a person's accounts are listed in: oldest link first (ties: by channel, account).
+LINKING_ORDER = (accounts.c.linked_at, accounts.c.channel, accounts.c.external_id)
+
+
 async def accounts_of(conn: AsyncConnection, person_id: int) -> list[tuple[str, str]]:
+    """(channel, chat id) of every account the person linked, in LINKING_ORDER."""
     rows = await conn.execute(
-        sa.select(accounts.c.channel, accounts.c.chat_id).where(accounts.c.person_id == person_id)
+        sa.select(accounts.c.channel, accounts.c.chat_id)
+        .where(accounts.c.person_id == person_id)
+        .order_by(*LINKING_ORDER)
     )
     return [(row.channel, row.chat_id) for row in rows]
 

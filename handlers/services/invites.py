@@ -15,6 +15,7 @@ from core.errors import (
     InviteExpired,
     InviteNotFound,
     NotAllowed,
+    StaleChoice,
     UnknownUnit,
 )
 from db.models import Invite, Person, Unit
@@ -177,6 +178,14 @@ async def redeem(
         now=now,
     )
     return Joined(person, unit, linked_existing=False)
+
+
+async def set_position(conn: AsyncConnection, person: Person, position: str) -> None:
+    """The team position a new member picks after joining (StaleChoice unless it is one of
+    core.roles.POSITIONS, the options offered)."""
+    if position not in roles.POSITIONS:
+        raise StaleChoice()
+    await people.update(conn, person.id, position=position)
 
 
 def parse_duration(raw: str) -> timedelta:
