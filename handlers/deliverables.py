@@ -116,9 +116,9 @@ async def _show_roster(ctx: Context, deadline: Deadline, unit: Unit) -> None:
             done=done,
         )
         return
-    commune = await deliverables.commune_rosters(ctx.conn, deadline, unit)
+    rosters = await deliverables.area_rosters(ctx.conn, deadline, unit)
     view = []
-    for village in commune.villages:
+    for village in rosters.villages:
         team = await deliverables.roster(ctx.conn, village)
         view.append(
             {
@@ -127,15 +127,15 @@ async def _show_roster(ctx: Context, deadline: Deadline, unit: Unit) -> None:
                 "missing": [_position_label(ctx, p) for p in team.missing[:2]]
                 if team.members
                 else [],
-                "done": village.code in commune.confirmed,
+                "done": village.code in rosters.confirmed,
             }
         )
     ctx.say(
         "deliverables.roster_commune",
         confirm,
         unit=unit.name,
-        confirmed=len(commune.confirmed),
-        total=len(commune.villages),
+        confirmed=len(rosters.confirmed),
+        total=len(rosters.villages),
         villages=view,
     )
 
@@ -155,10 +155,10 @@ async def on_confirm(ctx: Context, value: str) -> None:
         team = await deliverables.roster(ctx.conn, unit)
         payload = {"members": team.members, "missing": team.missing}
     else:
-        commune = await deliverables.commune_rosters(ctx.conn, deadline, unit)
+        rosters = await deliverables.area_rosters(ctx.conn, deadline, unit)
         payload = {
-            "villages_confirmed": sorted(commune.confirmed),
-            "villages": len(commune.villages),
+            "villages_confirmed": sorted(rosters.confirmed),
+            "villages": len(rosters.villages),
         }
     await deliverables.record(ctx.conn, deadline, unit, ctx.person, payload, ctx.now)
     ctx.end()

@@ -11,9 +11,9 @@ A DomainError rolls back what the step wrote (savepoint) and answers with its me
 Only offered choices count. A flow option (``v<version>:<value>``) is accepted only if it was
 among the options of the chat's last answer (kept in the conversation as ``_offered``); an
 action (``a:<name>:<arg>``) only if it was offered to this chat within OFFER_DAYS, in an
-answer or in a notice queued through the outbox (handlers/services/offers.py). Anything else, made up
-or garbled, is a StaleChoice: nothing changes. Handlers still check that a record named by a
-choice lies in the person's area.
+answer or in a notice queued through the outbox (handlers/services/offers.py). Anything else,
+made up or garbled, is a StaleChoice: nothing changes. Handlers still check that a record
+named by a choice lies in the person's area.
 """
 
 from __future__ import annotations

@@ -75,17 +75,18 @@ async def delivered_keys(conn: AsyncConnection, deadlines: list[Deadline], unit:
 
 
 @dataclass(frozen=True, slots=True)
-class CommuneRosters:
-    """A commune's villages and which of them confirmed their roster for a deadline."""
+class AreaRosters:
+    """The villages of an area (a commune, a district…) and which of them confirmed their
+    roster for a deadline."""
 
     villages: list[Unit]
     confirmed: dict[str, Deliverable]
 
 
-async def commune_rosters(conn: AsyncConnection, deadline: Deadline, unit: Unit) -> CommuneRosters:
+async def area_rosters(conn: AsyncConnection, deadline: Deadline, unit: Unit) -> AreaRosters:
     villages = await units.subtree(conn, unit, kind="village")
     confirmed = await repo.for_units(conn, deadline.key, [v.code for v in villages])
-    return CommuneRosters(villages, confirmed)
+    return AreaRosters(villages, confirmed)
 
 
 async def record(
