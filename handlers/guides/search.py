@@ -90,7 +90,8 @@ class Tuning:
     max_alternatives: int = 2
     # with authored examples (the hybrid): weight of the classifier against the lexical
     # score, the least combined score that is an answer, the most "no guide" probability
-    # that still is one, and the classifier's regularisation
+    # that still is one, and the classifier's regularisation (chosen on the dev set, 5-fold
+    # cross-validation and fresh authored sets, never on the holdout: README "Guide search")
     learnt_weight: float = 0.7
     min_combined: float = 0.25
     max_none: float = 0.4
