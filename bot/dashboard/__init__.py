@@ -16,7 +16,7 @@ which says to type /web in the chat, and the API answers 401; nothing is reveale
 Scope is decided by handlers/services/dashboard.py with the same checks as /thongke and /xuat;
 anything out of scope (or unknown) answers 403 with a plain page. POST forms carry a token
 derived from the session (handlers/services/web_access.py) and must not come from another
-origin. Pages are never cached, never framed, and send no Referer (the link holds a token).
+origin. Pages are never cached, never framed, and send no Referer to other sites (the link holds a token).
 """
 
 from __future__ import annotations
@@ -50,7 +50,9 @@ _SECURITY_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Same-origin: another site never sees a URL (a sign-in link holds a token), and forms
+    # posted here keep their Origin header (with no-referrer, Chromium sends "null").
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 KIND_LABELS = {"province": "Tỉnh", "district": "Huyện", "commune": "Xã", "village": "Thôn"}

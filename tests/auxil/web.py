@@ -29,6 +29,7 @@ async def serving(app: App, clock: Clock, *, public: str | None = None) -> Async
         yield base
     finally:
         await server.stop()
+        app.services.web_base_url = None
 
 
 def browser() -> aiohttp.ClientSession:
