@@ -85,7 +85,8 @@ async def test_a_commune_officer_uses_the_dashboard_in_a_browser(
             assert seen["area"] == "Xã Đức Chánh"
             assert seen["village"].startswith("Thôn 1")
             visited = " / ".join(
-                f"{figures[key]:,}".replace(",", ".") for key in ("households_visited", "households")
+                f"{figures[key]:,}".replace(",", ".")
+                for key in ("households_visited", "households")
             )
             assert f"Đã hướng dẫn {visited} hộ" in seen["targets"]
             for target in app.services.plan.targets:
