@@ -173,10 +173,10 @@ async def invite_options(conn: AsyncConnection, person: Person) -> list[tuple[st
     if not roles.can(person.role, roles.INVITE):
         raise NotAllowed(action="invite")
     found = []
-    for role in roles.invitable_roles(person.role):
-        candidates = await invites.units_for(conn, person, role)
+    for offered in roles.invitable_roles(person.role):
+        candidates = await invites.units_for(conn, person, offered)
         if candidates:
-            found.append((role, candidates))
+            found.append((offered, candidates))
     return found
 
 
