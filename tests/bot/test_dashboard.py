@@ -278,7 +278,7 @@ async def test_the_export_is_the_xuat_workbook_with_names_only_where_xuat_shows_
 
 # --- the area page --------------------------------------------------------------------------------
 async def test_the_area_page_shows_targets_children_trend_quiet_members_and_requests(
-    app: App, capsys: pytest.CaptureFixture[str]
+    app: App,
 ) -> None:
     clock = Clock()
     await reports(app, clock)
@@ -331,7 +331,6 @@ async def test_the_area_page_shows_targets_children_trend_quiet_members_and_requ
             week = await page.text()
         assert "chưa báo cáo trong 1 ngày: 2" in one_day
         assert "chưa báo cáo trong 7 ngày: 1" in week
-    del capsys
 
 
 # --- invites ----------------------------------------------------------------------------------------
