@@ -149,7 +149,7 @@ async def cmd_stats(app: App, args: argparse.Namespace) -> int:
             conn, app.services.plan, args.unit or app.services.plan.root_unit
         )
     if args.json:
-        _print_json(figures)
+        print(stats.as_json(figures))
     else:
         print(
             f"{figures['name']}: {figures['households_visited']} / {figures['households']} households visited"

@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1:8080"
     # Proxies whose X-Forwarded-For names the real client (for throttling wrong secrets).
     webhook_trusted_proxies: str = "127.0.0.1,::1"
+    # The officials' dashboard (bot/dashboard.py): its public address, e.g. https://bot.example.vn.
+    # Set, the HTTP server (WEBHOOK_LISTEN) starts and serves it, polling or webhooks alike.
+    web_base_url: str | None = None
+    # The Zalo bot or Official Account's own link (https://zalo.me/...): printed invites show
+    # its QR code beside the text to type.
+    zalo_bot_link: str | None = None
     zalo_bot_token: str | None = None
     zalo_base_url: str = ZALO_DEFAULT_BASE_URL
     zalo_webhook_url: str | None = None

@@ -18,6 +18,7 @@ from handlers import (
     registration,
     report,
     team_admin,
+    web,
 )
 from handlers.context import Context
 from handlers.dispatcher import Command, Dispatcher, Step
@@ -58,6 +59,7 @@ COMMANDS: list[Command] = [
     Command("thongbao", announce.start, roles.holders(roles.ANNOUNCE)),
     Command("cauhoi", guides_chat.review_questions, roles.holders(roles.REVIEW_QUESTIONS)),
     Command("lienket", linking.start, EVERYONE),
+    Command("web", web.start, roles.holders(roles.WEB)),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
 
@@ -129,6 +131,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("yeucau", helpdesk.requests_page)
     dispatcher.action("nop", deliverables.from_reminder)
     dispatcher.action("nudge", deliverables.nudge)
+    dispatcher.action("webout", web.end_all)
     dispatcher.free_text = guides_chat.answer_question
     dispatcher.urgent_in_flow = guides_chat.urgent_in_flow
     dispatcher.attachment = _attachment_step(dispatcher)

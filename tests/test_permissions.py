@@ -96,7 +96,14 @@ def test_what_each_role_may_do() -> None:
     assert roles.holders(roles.SEE_NAMES) == (roles.LEADER,)
     assert roles.holders(roles.PUBLISH_CONTACT) == (roles.LEADER,)
     officers = (roles.LEADER, roles.COMMUNE_OFFICER, roles.DISTRICT_OFFICER, roles.ADMIN)
-    for action in (roles.INVITE, roles.EXPORT, roles.MANAGE_PEOPLE, roles.FORGET, roles.ANNOUNCE):
+    for action in (
+        roles.INVITE,
+        roles.EXPORT,
+        roles.MANAGE_PEOPLE,
+        roles.FORGET,
+        roles.ANNOUNCE,
+        roles.WEB,
+    ):
         assert roles.holders(action) == officers, action
     assert roles.holders(roles.SEE_PROGRESS) == officers[1:]
     assert roles.holders(roles.HEAR_AS_MEMBER) == (*team, *officers[1:3])
