@@ -286,8 +286,11 @@ def user_of(chat_id: str) -> tuple[str, str]:
     return oa_id, user_id
 
 
-def to_incoming(event: Mapping[str, Any], *, now: datetime) -> Incoming | None:
-    """A user's event as a channel-agnostic Incoming (None: nothing to answer)."""
+def to_incoming(
+    event: Mapping[str, Any], *, now: datetime, scope: str | None = None
+) -> Incoming | None:
+    """A user's event as a channel-agnostic Incoming (None: nothing to answer); ``scope`` is
+    the unit the OA is bound to."""
     name = str(event.get("event_name") or "")
     oa_id = event_oa(event)
     if oa_id is None:
@@ -298,7 +301,7 @@ def to_incoming(event: Mapping[str, Any], *, now: datetime) -> Incoming | None:
         if user is None:
             return None
         chat = chat_of(oa_id, user)
-        return Incoming(CHANNEL, chat, chat, f"follow:{stamp}", now, text="/start")
+        return Incoming(CHANNEL, chat, chat, f"follow:{stamp}", now, text="/start", scope=scope)
     if not name.startswith("user_send_"):
         return None  # unfollow, echoes, receipts, reactions, submit_info…
     user = _str(_mapping(event.get("sender")).get("id"))
@@ -310,7 +313,8 @@ def to_incoming(event: Mapping[str, Any], *, now: datetime) -> Incoming | None:
     text = message.get("text")
     text = text if isinstance(text, str) else None
     if text is not None and text.startswith(BUTTON_PREFIX):
-        return Incoming(CHANNEL, chat, chat, key, now, choice=text[len(BUTTON_PREFIX) :])
+        choice = text[len(BUTTON_PREFIX) :]
+        return Incoming(CHANNEL, chat, chat, key, now, choice=choice, scope=scope)
     attachment = None
     if name in ("user_send_image", "user_send_file"):
         items = message.get("attachments")
@@ -320,7 +324,7 @@ def to_incoming(event: Mapping[str, Any], *, now: datetime) -> Incoming | None:
         if url is not None:
             kind = "photo" if name == "user_send_image" else "document"
             attachment = Attachment(kind, url, _str(payload.get("name")))
-    return Incoming(CHANNEL, chat, chat, key, now, text=text, attachment=attachment)
+    return Incoming(CHANNEL, chat, chat, key, now, text=text, attachment=attachment, scope=scope)
 
 
 def signature(first: str, body: bytes, timestamp: str, secret: str) -> str:
@@ -449,7 +453,10 @@ class ZaloOAChannel:
         stamp = _str(event.get("timestamp"))
         if stamp is None or not stamp.isdigit():
             return False
-        age = self.clock().timestamp() - int(stamp) / 1000
+        # Milliseconds (13 digits in every real sample); a value too small for that is read
+        # as seconds, so an undocumented unit never refuses every event.
+        sent = int(stamp) / 1000 if int(stamp) >= 10**11 else int(stamp)
+        age = self.clock().timestamp() - sent
         if age > self.max_age or age < -300:
             log.warning("Zalo OA webhook refused: timestamp %.0f s old", age)
             return False
@@ -476,7 +483,7 @@ class ZaloOAChannel:
         if oa_id not in self.accounts:
             log.info("Zalo OA: event for OA %s, which is not served here; ignored", oa_id)
             return None
-        incoming = to_incoming(event, now=self.clock())
+        incoming = to_incoming(event, now=self.clock(), scope=self.accounts[oa_id].unit_code)
         if incoming is None:
             log.debug("Zalo OA: ignoring %s", event.get("event_name"))
             return None

@@ -7,12 +7,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import re
+import signal
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import sqlalchemy as sa
 
@@ -27,6 +32,7 @@ from db.repos import oa_tokens, outbox, people
 from db.schema import processed_updates, visits
 from handlers.services import invites, stats
 from tests.auxil.fake_zalo_oa import FakeZaloOA, now_ms, sign
+from tests.bot.test_channels import ROOT, _free_port
 from tests.bot.test_notify import drain_all
 from tests.conftest import settings_for
 
@@ -446,3 +452,151 @@ async def test_the_token_store_reads_the_stored_pair_before_refreshing(app: App)
             other = TokenStore(app.db, api, OA)  # another worker, same database
             assert await other.token() == first
     assert len(fake.refreshes) == 1
+
+
+# --- several OAs in one process ----------------------------------------------------------------
+async def test_two_oas_bound_to_two_communes_serve_their_own_people(app: App) -> None:
+    async with FakeZaloOA() as fake:
+        first = fake.add_oa(OA, "UBND xã Đức Chánh")
+        second = fake.add_oa(OA2, "UBND xã Đức Hiệp")
+        settings = oa_settings(app, fake, first, zalo_oa_accounts=f"{OA2}=duc-hiep")
+        async with app.db.transaction() as conn:  # what `python -m bot zalo-oa token` does
+            from bot.channels.zalo_oa import seed_digest
+
+            await oa_tokens.seed(conn, OA2, second, seed_digest(second), datetime.now(UTC))
+        opened = await registry.open_channels(
+            dataclasses.replace(app, settings=settings),
+            [r for r in registry.CHANNELS if r.name == "zalo_oa"],
+        )
+        live = opened.live["zalo_oa"]
+        server = WebhookServer(Endpoints([Hook(live.channel, fake.oa_secret)]), "127.0.0.1:0")  # type: ignore[arg-type]
+        await server.start()
+        served = Served(app, fake, live, f"http://127.0.0.1:{server.bound_port}/webhook/zalo_oa")
+        try:
+            # The same Zalo user id on each OA is two chats; each OA answers its own commune.
+            here = await served.say(RESIDENT, "/lienhe", oa=OA)
+            there = await served.say(RESIDENT, "/lienhe", oa=OA2)
+            assert here[0].startswith("Thôn, tổ dân phố nào ạ?") and "Đức Chánh" not in here[0]
+            assert there[0].startswith("Thôn, tổ dân phố nào ạ?")
+            follow = await served.say(RESIDENT, "/theodoi", oa=OA2)
+            assert "nhận thông báo của cả Xã Đức Hiệp" in follow[0]
+            # A notice to the chat on the second OA leaves through the second OA.
+            await _notice(app, f"{OA2}:{RESIDENT}", "notice:2", "Thông báo của xã Đức Hiệp")
+            await drain_all(live.sender)
+        finally:
+            await server.stop()
+            await opened.close()
+    assert [m["oa_id"] for m in fake.sent if m["text"] == "Thông báo của xã Đức Hiệp"] == [OA2]
+    assert {m["oa_id"] for m in fake.sent} == {OA, OA2}
+    assert sorted(fake.refreshes) == sorted([first, second])
+
+
+# --- `python -m bot run` with the OA configured from the environment ---------------------------
+async def test_run_serves_the_oa_configured_from_the_environment(tmp_path: Path) -> None:
+    """The issue's scenario end to end: a real `bot run` process, settings from the
+    environment, signed webhooks, rotating tokens; a forged event changes nothing."""
+    port = _free_port()
+    database = f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}"
+    prepared = await App.open(settings_for(database))
+    try:
+        await prepared.load_sample_units_if_empty()
+        code = await _invite(prepared)
+    finally:
+        await prepared.close()
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_")) and key != "DATABASE_URL"
+    }
+    async with FakeZaloOA() as fake:
+        seed = fake.add_oa(OA, "UBND xã Đức Chánh")
+        environment.update(
+            DATABASE_URL=database,
+            ZALO_OA_APP_ID=fake.app_id,
+            ZALO_OA_APP_SECRET=fake.app_secret,
+            ZALO_OA_SECRET_KEY=fake.oa_secret,
+            ZALO_OA_ID=OA,
+            ZALO_OA_UNIT=COMMUNE,
+            ZALO_OA_REFRESH_TOKEN=seed,
+            ZALO_OA_WEBHOOK_URL="https://bot.example.vn",
+            ZALO_OA_API_URL=fake.base_url,
+            ZALO_OA_OAUTH_URL=fake.base_url,
+            WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+            FAIR_USE_MESSAGES="0",
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=ROOT,
+            env=environment,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        url = f"http://127.0.0.1:{port}/webhook/zalo_oa"
+        served = Served(prepared, fake, None, url)  # type: ignore[arg-type]
+        try:
+            forged = fake.text_event(OA, RESIDENT, "menu")
+            status = 0
+            for _ in range(300):  # the bot starts, then listens
+                await asyncio.sleep(0.1)
+                try:
+                    status = await fake.post(url, forged, secret="forged-secret")
+                    break
+                except aiohttp.ClientConnectionError:
+                    continue
+            assert status == 403
+            answer = await served.say(RESIDENT, "lam sao kich hoat vneid")
+            assert "Kích hoạt tài khoản VNeID" in answer[0]
+            joined = await served.say(MEMBER, f"dangky {code}", replies=2)
+            await served.say(MEMBER, option(joined[1], "Giáo viên"), replies=2)
+            quick = await served.say(MEMBER, "/bc Lê Thị Hoa; thôn 1; dvc,tt; kh=1 thanhthao=1")
+            assert "Đã lưu" in quick[0]
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = await asyncio.wait_for(process.communicate(), 30)
+    log = stderr.decode()
+    assert process.returncode == 0, log
+    assert "https://bot.example.vn/webhook/zalo_oa" in log  # where to set it in the console
+    for secret in (fake.app_secret, fake.oa_secret, seed):
+        assert secret not in log
+    assert len(fake.texts_to(RESIDENT)) == 1  # the answer; the forged "menu" got none
+    assert len(fake.refreshes) == 1 and fake.refused_refreshes == 0
+
+
+async def test_signatures_accept_both_documented_readings_and_nothing_else(app: App) -> None:
+    import httpx
+
+    from bot.channels.zalo_oa import Account, signature
+    from bot.channels.zalo_oa_api import ZaloOAApi
+
+    async with httpx.AsyncClient() as http:
+        api = ZaloOAApi(app_id="111", app_secret="app-secret", client=http)
+        channel = ZaloOAChannel(
+            api, app.dispatcher.handle, app.db, [Account(OA)], secrets=["oa-key", "app-secret"]
+        )
+        strict = ZaloOAChannel(
+            api, app.dispatcher.handle, app.db, [Account(OA)], secrets=["oa-key"]
+        )
+
+        def signed(first: str, secret: str, stamp: str) -> tuple[bytes, dict[str, str]]:
+            body = json.dumps(
+                {"app_id": "111", "event_name": "follow", "oa_id": OA, "timestamp": stamp}
+            ).encode()
+            return body, {"X-ZEvent-Signature": "mac=" + signature(first, body, stamp, secret)}
+
+        ms, seconds = str(now_ms()), str(now_ms() // 1000)
+        assert channel.signature_matches(*signed("111", "oa-key", ms))
+        assert channel.signature_matches(*signed(OA, "oa-key", ms))  # the OA id first
+        assert channel.signature_matches(*signed("111", "app-secret", ms))  # the app secret
+        assert not strict.signature_matches(*signed("111", "app-secret", ms))
+        assert channel.signature_matches(*signed("111", "oa-key", seconds))  # seconds, not ms
+        assert not channel.signature_matches(*signed("999", "oa-key", ms))
+        assert not channel.signature_matches(*signed("111", "guess", ms))
+        body, headers = signed("111", "oa-key", ms)
+        assert not channel.signature_matches(
+            body, {"X-ZEvent-Signature": headers["X-ZEvent-Signature"][4:]}
+        )
+        assert not channel.secret_matches("", {})
