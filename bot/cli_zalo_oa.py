@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.app import App
-from db.repos import oa_tokens
+from db.repos import oa_tokens, usage
 
 
 def add_commands(sub: Any) -> dict[tuple[str, ...], Any]:
@@ -47,8 +47,12 @@ async def cmd_token(app: App, args: argparse.Namespace) -> int:
 
 
 async def cmd_status(app: App, args: argparse.Namespace) -> int:
-    from bot.channels.zalo_oa import accounts_from
+    """Per OA: its unit, its token's state, and this month's use (messages sent on its own,
+    messages answered, chats), counted per OA."""
+    from bot.channels.zalo_oa import CHANNEL, accounts_from
+    from bot.usage import month_start
 
+    start = month_start(datetime.now(UTC), app.services.tz)
     async with app.db.read() as conn:
         for account in accounts_from(app.settings):
             row = await oa_tokens.get(conn, account.oa_id)
@@ -58,5 +62,10 @@ async def cmd_status(app: App, args: argparse.Namespace) -> int:
                 state = "refresh token stored, no access token yet"
             else:
                 state = f"access token valid until {row.access_expires_at.isoformat()}"
-            print(f"{account.oa_id}\t{account.unit_code or '-'}\t{state}")
+            used = await usage.since(conn, CHANNEL, start, chat_prefix=f"{account.oa_id}:")
+            print(
+                f"{account.oa_id}\t{account.unit_code or '-'}\t{state}\t"
+                f"this month: {used.proactive} notices, {used.answered} answered, "
+                f"{used.chats} chats"
+            )
     return 0

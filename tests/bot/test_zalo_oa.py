@@ -487,6 +487,15 @@ async def test_two_oas_bound_to_two_communes_serve_their_own_people(app: App) ->
             await server.stop()
             await opened.close()
     assert [m["oa_id"] for m in fake.sent if m["text"] == "Thông báo của xã Đức Hiệp"] == [OA2]
+    # Use is counted per OA (`python -m bot zalo-oa status`).
+    from db.repos import usage
+
+    long_ago = datetime(2000, 1, 1, tzinfo=UTC)
+    async with app.db.read() as conn:
+        here_use = await usage.since(conn, "zalo_oa", long_ago, chat_prefix=f"{OA}:")
+        there_use = await usage.since(conn, "zalo_oa", long_ago, chat_prefix=f"{OA2}:")
+    assert (here_use.answered, here_use.proactive) == (1, 0)
+    assert (there_use.answered, there_use.proactive) == (2, 1)
     assert {m["oa_id"] for m in fake.sent} == {OA, OA2}
     assert sorted(fake.refreshes) == sorted([first, second])
 
