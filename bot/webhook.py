@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.channels.base import VISIBLE_ASCII, SecretRule
+from bot.channels.base import VISIBLE_ASCII, SecretRule, SignedWebhook
 
 if TYPE_CHECKING:
     from bot.channels.base import Webhooked
@@ -328,6 +328,16 @@ def build_app(
             body = await _read_body(request, body_timeout)
             if isinstance(body, web.Response):
                 return body
+            if isinstance(channel, SignedWebhook):
+                # A platform that signs each body (Zalo OA): a forged, altered or stale body
+                # is refused like a wrong secret, before anything is handled.
+                signed = refusal(
+                    request,
+                    channel.label,
+                    lambda: channel.signature_matches(body, request.headers),  # type: ignore[union-attr]
+                )
+                if signed is not None:
+                    return signed
             problem = await channel.receive(body)
             if problem is not None:
                 return web.Response(status=400, text=problem)

@@ -3,8 +3,10 @@
 Per event, in one database transaction:
 1. claim the update key (a redelivered update changes nothing and gets its stored replies);
 2. load the person and the conversation (expired flows are ended with a message);
-3. route: a button → its flow step or action; a command; a typed number or label of the
-   choices last offered → that choice; text inside a flow → the flow; otherwise free text;
+3. route: a button → its flow step or action; a command; several typed numbers where the flow
+   state takes several options (``Flow.on_choices``: "1 3 7 8") → those options at once; a typed
+   number or label of the choices last offered → that choice; text inside a flow → the flow;
+   no text at all → a short menu (or the flow's options again); otherwise free text;
 4. save the conversation and the replies, commit. Only then does the channel send anything.
 A DomainError rolls back what the step wrote (savepoint) and answers with its message.
 
@@ -33,6 +35,7 @@ from core.text import fold
 from db.models import Conversation
 from handlers.context import Context
 from handlers.fairuse import FairUse, Verdict
+from handlers.menu import menu_choices
 from handlers.services import accounts, conversations, ledger, offers
 from handlers.services.conversations import ConcurrentChange
 from handlers.services.registry import Services
@@ -56,13 +59,20 @@ class Command:
         return self.roles is None or role in self.roles
 
 
+ManyStep = Callable[[Context, list[str]], Awaitable[None]]
+# Several numbers in one message: "1 3 7 8", "1,3,7,8", "1; 3; 7".
+_NUMBERS = re.compile(r"^\s*\d{1,3}(?:\s*[,;.\s]\s*\d{1,3})+\s*[.]?\s*$")
+
+
 @dataclass
 class Flow:
-    """A named conversation: a handler per state for choices and for typed text."""
+    """A named conversation: a handler per state for choices and for typed text, and for the
+    states whose options may be picked several at once ("1 3 7 8" on a text channel)."""
 
     name: str
     on_choice: dict[str, Step] = field(default_factory=dict)
     on_text: dict[str, Step] = field(default_factory=dict)
+    on_choices: dict[str, ManyStep] = field(default_factory=dict)
 
 
 class _AlreadyHandled(Exception):
@@ -197,7 +207,9 @@ class Dispatcher:
             if event.attachment is not None and self.attachment is not None:
                 await self.attachment(ctx, "")
             else:
-                ctx.say("help.unsupported")
+                # A sticker, or a message whose text the platform did not pass on (Zalo does
+                # that for some users): never silence, a short menu or the open flow's options.
+                no_text(ctx)
             return
         parsed = self._parse_command(text)
         if parsed is not None:
@@ -215,6 +227,10 @@ class Dispatcher:
             return
         offered = ctx.conversation.data.get("_offered")
         if isinstance(offered, list) and offered:
+            several = self._several(ctx, text, offered)
+            if several is not None:
+                await several[0](ctx, several[1])
+                return
             matched = _match_offered(text, offered)
             if matched is not None:
                 await self._on_choice(ctx, matched)
@@ -237,6 +253,29 @@ class Dispatcher:
             await self.free_text(ctx, text)
         else:
             ctx.say("help.menu_hint")
+
+    def _several(
+        self, ctx: Context, text: str, offered: list[list[str]]
+    ) -> tuple[ManyStep, list[str]] | None:
+        """Several numbers typed where a flow state takes several options: that state's step
+        and the values picked (in the order typed, once each); None when this is not that (or
+        a number is not an option: then the options are offered again)."""
+        if not ctx.flow or not _NUMBERS.match(text):
+            return None
+        step = self.flows[ctx.flow].on_choices.get(ctx.state or "")
+        if step is None or any(label.isdigit() for _data, label in offered):
+            return None
+        values: list[str] = []
+        for number in re.findall(r"\d+", text):
+            index = int(number) - 1
+            if not 0 <= index < len(offered):
+                return None  # not all of them are options: offered again
+            kind, _, value = offered[index][0].partition(":")
+            if kind != f"v{ctx.conversation.version}":
+                return None
+            if value not in values:
+                values.append(value)
+        return step, values
 
     def _parse_command(self, text: str) -> tuple[str, str] | None:
         match = _COMMAND.match(text)
@@ -295,6 +334,16 @@ def _match_offered(text: str, offered: list[list[str]]) -> str | None:
 
 def _strip_marks(label: str) -> str:
     return re.sub(r"^[^\w]+|[^\w]+$", "", label, flags=re.UNICODE).strip()
+
+
+def no_text(ctx: Context) -> None:
+    """Answer a message without text: the open flow's options again, else the role's menu."""
+    offered = ctx.conversation.data.get("_offered")
+    if ctx.flow and isinstance(offered, list) and offered:
+        ctx.say("help.unsupported")
+        _offer_again(ctx, offered)
+        return
+    ctx.say("help.unsupported", menu_choices(ctx))
 
 
 def _offer_again(ctx: Context, offered: list[list[str]]) -> None:

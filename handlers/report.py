@@ -70,10 +70,15 @@ async def start_edit(ctx: Context, draft: Draft, visit_id: int) -> None:
 
 # --- household -------------------------------------------------------------------------------
 async def on_name(ctx: Context, text: str) -> None:
-    name = reporting.clean_name(text)
+    # "Nguyễn Văn An, xóm 3": the address may come with the name (one message fewer).
+    raw_name, _, raw_address = text.replace(";", ",").partition(",")
+    name = reporting.clean_name(raw_name)
     assert ctx.person is not None and ctx.person.unit_code
     draft = _draft(ctx)
     draft.head_name = name
+    address = reporting.clean_address(raw_address) if raw_address.strip() else ""
+    if address:
+        draft.address = address
     _keep(ctx, draft)
     similar = await reporting.similar_households(ctx.conn, ctx.person.unit_code, name)
     if similar:
@@ -84,6 +89,9 @@ async def on_name(ctx: Context, text: str) -> None:
         ]
         options.append(ctx.choice("new", ctx.label("new_household")))
         ctx.say("report.similar", in_rows(options, 1))
+        return
+    if address:
+        _ask_skills(ctx, draft)
         return
     _ask_address(ctx, name)
 
@@ -96,7 +104,10 @@ def _ask_address(ctx: Context, name: str) -> None:
 async def on_pick_household(ctx: Context, value: str) -> None:
     draft = _draft(ctx)
     if value == "new":
-        _ask_address(ctx, draft.head_name)
+        if draft.address:
+            _ask_skills(ctx, draft)
+        else:
+            _ask_address(ctx, draft.head_name)
         return
     if value == "cancel":
         await _cancel(ctx)
@@ -163,6 +174,24 @@ async def on_skills(ctx: Context, value: str) -> None:
         return
     if value != "done":
         raise StaleChoice()
+    await _skills_done(ctx, draft)
+
+
+async def on_skills_many(ctx: Context, values: list[str]) -> None:
+    """Several numbers typed at once ("1 3 7 8"): those are ticked and the list is done."""
+    draft = _draft(ctx)
+    for value in values:
+        if value.startswith("t:") and value[2:] in SKILL_ORDER:
+            draft.skills |= {value[2:]}
+        elif value == "all5":
+            draft.skills |= set(FIVE_SKILLS)
+        elif value != "done":
+            raise StaleChoice()
+    _keep(ctx, draft)
+    await _skills_done(ctx, draft)
+
+
+async def _skills_done(ctx: Context, draft: Draft) -> None:
     if not draft.skills:
         raise InvalidField(field="skills")
     # Counts only for what was toggled; a count whose toggle was removed goes back to 0.
@@ -191,7 +220,12 @@ async def _next_count(ctx: Context) -> None:
     ctx.state = "count"
     ctx.data["count_field"] = field
     numbers = [ctx.choice(str(n), str(n)) for n in range(0, 6)]
-    ctx.say("report.ask_count", [numbers], what=ctx.label(f"count_field.{field}"))
+    ctx.say(
+        "report.ask_count",
+        [numbers],
+        what=ctx.label(f"count_field.{field}"),
+        more=[ctx.label(f"count_field.{f}") for f in pending[1:]],
+    )
 
 
 async def _set_count(ctx: Context, raw: str) -> None:
@@ -205,7 +239,18 @@ async def _set_count(ctx: Context, raw: str) -> None:
 
 
 async def on_count_text(ctx: Context, text: str) -> None:
-    await _set_count(ctx, text)
+    """One count, or the counts still asked typed together in the order asked ("2 1")."""
+    values = text.replace(",", " ").replace(";", " ").split()
+    pending = [str(f) for f in ctx.data.get("pending", [])]
+    if len(values) <= 1 or len(values) != len(pending):
+        await _set_count(ctx, text)
+        return
+    draft = _draft(ctx)
+    for field, raw in zip(pending, values, strict=True):
+        draft.counts[field] = reporting.clean_count(raw, field, draft.size)
+    _keep(ctx, draft)
+    ctx.data["pending"] = []
+    await _next_count(ctx)
 
 
 async def on_proficient(ctx: Context, value: str) -> None:
@@ -366,4 +411,5 @@ flow = Flow(
         "count": on_count_text,
         "note": on_note,
     },
+    on_choices={"skills": on_skills_many},
 )

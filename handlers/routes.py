@@ -21,7 +21,7 @@ from handlers import (
     web,
 )
 from handlers.context import Context
-from handlers.dispatcher import Command, Dispatcher, Step
+from handlers.dispatcher import Command, Dispatcher, Step, no_text
 from handlers.services.registry import Services
 
 EVERYONE = None
@@ -95,7 +95,7 @@ def _attachment_step(dispatcher: Dispatcher) -> Step:
         flow = dispatcher.flows.get(ctx.flow or "")
         step = flow.on_text.get(ctx.state or "") if flow else None
         if step is None:
-            ctx.say("help.unsupported")
+            no_text(ctx)
             return
         await step(ctx, text)
 

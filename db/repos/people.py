@@ -53,6 +53,20 @@ async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> P
     return _person(row) if row else None
 
 
+async def by_chat(conn: AsyncConnection, channel: str, chat_id: str) -> Person | None:
+    """The person whose account on ``channel`` talks in ``chat_id`` (private chats)."""
+    row = (
+        await conn.execute(
+            sa.select(*_COLUMNS)
+            .select_from(_PEOPLE)
+            .join(accounts, accounts.c.person_id == people.c.id)
+            .where(accounts.c.channel == channel, accounts.c.chat_id == chat_id)
+            .limit(1)
+        )
+    ).first()
+    return _person(row) if row else None
+
+
 async def get(conn: AsyncConnection, person_id: int) -> Person | None:
     row = (await conn.execute(_GET, {"person_id": person_id})).first()
     return _person(row) if row else None
