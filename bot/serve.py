@@ -3,6 +3,7 @@
 The channels come from the table in bot/channels/registry.py; they run side by side in one
 process. Each polls, unless its webhook URL is set: then the webhook is registered with its
 secret at start and one HTTP server (WEBHOOK_LISTEN) receives every such channel's updates.
+With WEB_BASE_URL set, that server starts in any case and serves the officials' dashboard too.
 Settings are checked before anything is opened: a webhook secret under 16 characters stops the
 process with a message naming the setting (see bot/webhook.py); a refused token stops it with a
 message that does not quote the token.
@@ -76,8 +77,14 @@ async def serve(app: App) -> None:
         notices = NoticeScheduler(app)
         notices.start()
         closers.append(_stopper(notices))
-        if endpoints.hooks:
-            server = WebhookServer(endpoints, app.settings.webhook_listen)
+        extra = None
+        if app.settings.web_base_url:
+            from bot.dashboard import Dashboard
+
+            extra = Dashboard(app).install
+            log.info("dashboard at %s", app.settings.web_base_url)
+        if endpoints.hooks or extra is not None:
+            server = WebhookServer(endpoints, app.settings.webhook_listen, extra=extra)
             await server.start()
         for task in tasks:
             task.add_done_callback(watch)

@@ -39,6 +39,7 @@ ANSWER_HELP = "answer_help"  # hear, see (/yeucau) and take residents' help requ
 PUBLISH_CONTACT = "publish_contact"  # /congkhai: the team's public contact
 REVIEW_QUESTIONS = "review_questions"  # /cauhoi: residents' questions the guides did not answer
 MANAGE_VILLAGES = "manage_villages"  # /thon: add, rename, retire villages, set household figures
+WEB = "web"  # /web: sign in to the officials' dashboard (what it shows: SEE_STATS, EXPORT, INVITE)
 
 # --- scopes: where a permission holds, relative to the person's own unit ----------------------
 OWN = "own"  # their own unit only
@@ -87,6 +88,7 @@ _OFFICER = {
     ANNOUNCE: AREA,
     HEAR_AS_MEMBER: AREA,
     REVIEW_QUESTIONS: AREA,
+    WEB: AREA,
 }
 
 # role -> {action: scope}. A role without an action may not do it.
@@ -106,6 +108,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
         MANAGE_PEOPLE: AREA,
         FORGET: AREA,
         ANNOUNCE: AREA,
+        WEB: AREA,
     },
     COMMUNE_OFFICER: {**_OFFICER, ANSWER_HELP: CHILDREN, MANAGE_VILLAGES: CHILDREN},
     DISTRICT_OFFICER: _OFFICER,
@@ -122,6 +125,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
         ANNOUNCE: AREA,
         REVIEW_QUESTIONS: ANYWHERE,
         MANAGE_VILLAGES: ANYWHERE,
+        WEB: ANYWHERE,
     },
 }
 

@@ -1,7 +1,7 @@
 """two tiers: unit type, official admin code, validity and successor
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-04 04:50:00.000000
 
 Since 1 July 2025 a province's communes sit directly under it and new communes reuse old
@@ -14,8 +14,8 @@ reorganisation names its `successor_code`. Existing units get NULLs: active, dat
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
