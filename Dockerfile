@@ -5,6 +5,7 @@
 # Without any channel token it opens the local chat, which reads the terminal: keep -it then.
 # Webhook mode: add -p 127.0.0.1:8080:8080 and put an HTTPS reverse proxy in front.
 # SQLite by default (/app/data/bot.db, on the volume); set DATABASE_URL for PostgreSQL.
+# A fresh database opens on the 2026 province (as `make run`): PLAN_FILE and UNITS_FILE below.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -31,8 +32,8 @@ RUN pip install . tzdata && rm -rf /src
 # is set explicitly to the copy in /app/content.
 WORKDIR /app
 COPY content ./content
-ENV PLAN_FILE=/app/content/plans/mo-duc-2024.yaml \
-    UNITS_FILE=/app/content/units/mo-duc-2024.csv \
+ENV PLAN_FILE=/app/content/plans/quang-ngai-2026.yaml \
+    UNITS_FILE=/app/content/units/quang-ngai-2026-start.yaml \
     MESSAGES_FILE=/app/content/messages/vi.yaml \
     GUIDES_DIR=/app/content/guides \
     DATABASE_URL=sqlite+aiosqlite:////app/data/bot.db \
