@@ -84,6 +84,8 @@ class FakeTelegram:
         self.hold_send: asyncio.Event | None = None
         # sendMessage to these chats waits until the event is set, then goes through.
         self.slow_chats: dict[int, asyncio.Event] = {}
+        # Files people sent: file_id → (file name, content), served by getFile and /file/bot…
+        self.files: dict[str, tuple[str, bytes]] = {}
         self._new_update = asyncio.Event()
         self._new_sent = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -93,6 +95,7 @@ class FakeTelegram:
     async def __aenter__(self) -> FakeTelegram:
         app = web.Application()
         app.router.add_route("*", "/bot{token}/{method}", self._dispatch)
+        app.router.add_get("/file/bot{token}/{path:.+}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -126,6 +129,58 @@ class FakeTelegram:
         self.pending.append({"update_id": update_id, "message": message})
         self._new_update.set()
         return update_id
+
+    def user_sends_file(
+        self, user_id: int, file_name: str, content: bytes, name: str = "Người dùng"
+    ) -> int:
+        """A document (as Telegram sends one: a file_id, fetched with getFile)."""
+        update_id = self.last_update_id = next(self.update_ids)
+        file_id = f"DOC{update_id}"
+        self.files[file_id] = (file_name, content)
+        message: dict[str, Any] = {
+            "message_id": next(self.message_ids),
+            "date": int(time.time()),
+            "chat": {"id": user_id, "type": "private", "first_name": name},
+            "from": {"id": user_id, "is_bot": False, "first_name": name},
+            "document": {
+                "file_id": file_id,
+                "file_unique_id": f"U{file_id}",
+                "file_name": file_name,
+                "file_size": len(content),
+            },
+        }
+        self.pending.append({"update_id": update_id, "message": message})
+        self._new_update.set()
+        return update_id
+
+    async def send_file_and_wait(
+        self, user_id: int, file_name: str, content: bytes, replies: int = 1
+    ) -> list[str]:
+        before = len(self.texts_to(user_id))
+        self.user_sends_file(user_id, file_name, content)
+        return (await self.wait_for(user_id, before + replies))[before:]
+
+    async def _file(self, request: web.Request) -> web.Response:
+        if request.match_info["token"] != self.token:
+            return web.Response(status=401)
+        self.calls.append("file")
+        file_id = request.match_info["path"].rsplit("/", 1)[-1]
+        found = self.files.get(file_id)
+        if found is None:
+            return web.Response(status=404)
+        return web.Response(body=found[1], content_type="application/octet-stream")
+
+    async def api_getFile(self, params: dict[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id", ""))
+        found = self.files.get(file_id)
+        if found is None:
+            raise _ApiError("Bad Request: invalid file_id")
+        return {
+            "file_id": file_id,
+            "file_unique_id": f"U{file_id}",
+            "file_size": len(found[1]),
+            "file_path": f"documents/{file_id}",
+        }
 
     def keyboard_of(self, chat_id: int) -> list[dict[str, Any]]:
         for sent in reversed(list(self.messages.values())):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.text import display_name
+
+if TYPE_CHECKING:
+    from core.files import Fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,6 +19,8 @@ class Attachment:
     kind: str  # "photo" | "document"
     file_id: str
     file_name: str | None = None
+    # Set by a channel that can download it: ``await fetch(limit)`` → the bytes (core/files.py).
+    fetch: Fetch | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

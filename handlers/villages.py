@@ -6,7 +6,9 @@
     /thon soho SỐ SỐ_HỘ           set its households (the denominator of household targets)
     /thon ngung SỐ                retire it from today (its reports stay where they were filed)
     /thon nhap                    paste a list (one "Tên; số hộ" a line, e.g. copied from a
-                                  spreadsheet): checked line by line, previewed, then confirmed
+                                  spreadsheet) or send a .csv / .xlsx file (columns name,
+                                  households, optionally code, admin code): checked row by row,
+                                  previewed, then confirmed — one path for both
 
 An admin names the commune first: /thon MÃ_XÃ them … . The rules are in
 handlers/services/villages.py; every change is audited.
@@ -14,6 +16,7 @@ handlers/services/villages.py; every change is audited.
 
 from __future__ import annotations
 
+from core import files
 from core.text import fold
 from db.models import Unit
 from handlers.context import Context
@@ -86,20 +89,45 @@ async def _show(ctx: Context, commune: Unit) -> None:
     ctx.say_text("\n".join(lines))
 
 
+async def _from_file(ctx: Context) -> tuple[list[dict[str, object]], list[tuple[int, str]]] | None:
+    """The rows of the file sent (None, with a message said, when it cannot be read)."""
+    attachment = ctx.event.attachment
+    assert attachment is not None
+    kind = files.kind_of(attachment.file_name) if attachment.kind == "document" else None
+    if kind is None:
+        ctx.say("villages.file_unsupported")
+        return None
+    if attachment.fetch is None:
+        raise files.FileUnavailable()
+    content = await attachment.fetch(files.MAX_BYTES)
+    return villages.parse_file(kind, content)
+
+
 async def on_paste(ctx: Context, text: str) -> None:
-    """The pasted list: every faulty line named (nothing kept), else a preview to confirm."""
+    """The pasted list or the file sent: every faulty row named (nothing kept), else a
+    preview to confirm."""
     commune = await places.get(ctx.conn, str(ctx.data.get("commune", "")))
     assert commune is not None
-    rows, errors = villages.parse_list(text)
+    sent_file = ctx.event.attachment is not None
+    if sent_file:
+        parsed = await _from_file(ctx)
+        if parsed is None:
+            return
+        rows, errors = parsed
+    else:
+        rows, errors = villages.parse_list(text)
+    if not errors and rows:
+        plan = await villages.preview(ctx.conn, commune, rows)
+        errors = [(int(str(row["line"])), "unknown_code") for row in plan["unknown"]]
     if errors:
-        lines = [ctx.text("villages.paste_errors", n=len(errors))]
+        key = "villages.file_errors" if sent_file else "villages.paste_errors"
+        lines = [ctx.text(key, n=len(errors))]
         lines += [ctx.text("villages.paste_error", line=n, reason=r) for n, r in errors[:20]]
         ctx.say_text("\n".join(lines))
         return
     if not rows:
-        ctx.say("villages.paste_how", commune=commune.name)
+        ctx.say("villages.file_empty" if sent_file else "villages.paste_how", commune=commune.name)
         return
-    plan = await villages.preview(ctx.conn, commune, rows)
     ctx.goto(FLOW, "confirm", commune=commune.code, rows=rows)
     ctx.say(
         "villages.paste_preview",

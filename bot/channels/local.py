@@ -1,6 +1,7 @@
 """The local chat: the real handlers in a terminal, choices shown as numbered lines.
 
-`python -m bot chat` runs it (``run``); notices queued for the local channel are printed with a
+`python -m bot chat` runs it (``run``); ``!tep PATH`` sends a file (a .csv / .xlsx village list
+in ``/thon nhap``); notices queued for the local channel are printed with a
 📨 mark by its outbox sender (to the chat's output, or to stderr in `python -m bot notify send`).
 """
 
@@ -10,19 +11,42 @@ import asyncio
 import itertools
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from bot.app import App
 from bot.outbox import OutboxSender
 from bot.render import LOCAL, as_texts
 from core.errors import DomainError
-from core.events import Incoming, Reply
+from core.events import Attachment, Incoming, Reply
+from core.files import FileTooBig, FileUnavailable
 from handlers.services.accounts import local_persona
 
 if TYPE_CHECKING:
     from bot.channels.registry import Live
 
 SWITCH = "!vai"
+FILE = "!tep"  # `!tep PATH`: send a file from this machine, as a person would attach one
+
+
+def file_attachment(path: str) -> Attachment:
+    """A file on this machine as an attachment, read (capped) only when a handler fetches it."""
+    target = Path(path).expanduser()
+
+    async def fetch(limit: int) -> bytes:
+        try:
+            size = target.stat().st_size
+            if size > limit:
+                raise FileTooBig(limit)
+            with target.open("rb") as handle:
+                content = handle.read(limit + 1)
+        except OSError:
+            raise FileUnavailable() from None
+        if len(content) > limit:
+            raise FileTooBig(limit)
+        return content
+
+    return Attachment("document", str(target), target.name, fetch=fetch)
 
 
 class LocalChannel:
@@ -119,14 +143,18 @@ async def _loop(
             except DomainError as error:
                 print(texts.render(error.key, reason="", label="", **error.params), file=stdout)
             continue
+        attachment = None
+        if line.split()[0] == FILE:
+            attachment = file_attachment(line[len(FILE) :].strip())
         event = Incoming(
             channel="local",
             chat_id=identity,
             user_id=identity,
             update_key=f"{identity}:{datetime.now(UTC).timestamp()}:{next(counter)}",
             at=datetime.now(UTC),
-            text=line,
+            text=None if attachment else line,
             display_name=identity,
+            attachment=attachment,
         )
         for reply in await app.dispatcher.handle(event):
             for text in as_texts(reply, LOCAL):

@@ -20,9 +20,17 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
+from telegram import Document, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from bot.channels.base import Blocked, Invalid, RetryLater, TokenRefused
@@ -30,6 +38,7 @@ from bot.outbox import OutboxSender
 from bot.render import TELEGRAM, plain, split
 from bot.webhook import header_matches
 from core.events import Attachment, Incoming, Reply
+from core.files import Fetch, FileTooBig, FileUnavailable
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -73,10 +82,34 @@ def to_incoming(update: Update) -> Incoming | None:
         return None
     attachment = None
     if message.document is not None:
-        attachment = Attachment("document", message.document.file_id, message.document.file_name)
+        document = message.document
+        attachment = Attachment(
+            "document", document.file_id, document.file_name, fetch=_fetcher(document)
+        )
     elif message.photo:
         attachment = Attachment("photo", message.photo[-1].file_id)
     return Incoming(text=message.text or message.caption, attachment=attachment, **base)
+
+
+def _fetcher(document: Document) -> Fetch:
+    """getFile, then the download from the Bot API's file URL (base_file_url), capped."""
+
+    async def fetch(limit: int) -> bytes:
+        if document.file_size is not None and document.file_size > limit:
+            raise FileTooBig(limit)
+        try:
+            found = await document.get_file()
+            if found.file_size is not None and found.file_size > limit:
+                raise FileTooBig(limit)
+            content = bytes(await found.download_as_bytearray())
+        except (TelegramError, RuntimeError):  # RuntimeError: no bot to ask (a bare update)
+            log.warning("could not download a Telegram file", exc_info=True)
+            raise FileUnavailable() from None
+        if len(content) > limit:
+            raise FileTooBig(limit)
+        return content
+
+    return fetch
 
 
 def keyboard(reply: Reply) -> InlineKeyboardMarkup | None:

@@ -47,6 +47,7 @@ bot/channels/zalo_oa_api.py. How each point is handled here:
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import hmac
 import json
@@ -67,6 +68,7 @@ from bot.channels.base import (
     RetryLater,
     TokenRefused,
 )
+from bot.channels.download import download
 from bot.channels.zalo_oa_api import (
     MAX_BUTTON_TITLE,
     MAX_BUTTONS,
@@ -323,7 +325,10 @@ def to_incoming(
         url = _str(payload.get("url"))
         if url is not None:
             kind = "photo" if name == "user_send_image" else "document"
-            attachment = Attachment(kind, url, _str(payload.get("name")))
+            # The URL Zalo gives is downloaded as it is (no token needed, per the samples in
+            # the reference; unverified against a live OA), capped (bot/channels/download.py).
+            fetch = functools.partial(download, url)
+            attachment = Attachment(kind, url, _str(payload.get("name")), fetch=fetch)
     return Incoming(CHANNEL, chat, chat, key, now, text=text, attachment=attachment, scope=scope)
 
 

@@ -104,6 +104,8 @@ async def add(
     raw_name: str,
     households: int | None,
     now: datetime,
+    *,
+    admin_code: str | None = None,
 ) -> Unit:
     name, kind = _named(raw_name)
     await _same_name(conn, commune, name)
@@ -123,8 +125,13 @@ async def add(
         "type_label": kind,
         "valid_from": now.date(),
     }
+    if admin_code:
+        row["admin_code"] = admin_code
     await units.insert(conn, row)
-    await _audit(conn, actor, "village_add", None, {"unit": code, "name": name}, now)
+    after: dict[str, object] = {"unit": code, "name": name}
+    if admin_code:
+        after["admin_code"] = admin_code
+    await _audit(conn, actor, "village_add", None, after, now)
     await unitsfile.store_all_totals(conn)
     village = await units.get(conn, code)
     assert village is not None
@@ -202,15 +209,42 @@ async def _audit(
     )
 
 
-# --- a list pasted in chat (or copied from a spreadsheet): validated and previewed first --------
+# --- a list pasted in chat, or sent as a CSV / XLSX file: validated and previewed first -------
+# Both become numbered rows of (name, households, code, admin code) and go through `_rows`:
+# one set of rules, one preview, one apply.
 MAX_LINES = 200
+ADMIN_CODE_LIMIT = 16
+Cells = tuple[int, str, str, str, str]  # line, name, households, code, admin code
+
+# Header words (folded) → the column they name.
+_HEADERS = {
+    "ten": "name",
+    "ten thon": "name",
+    "ten thon, to dan pho": "name",
+    "ten thon/to dan pho": "name",
+    "thon": "name",
+    "name": "name",
+    "so ho": "households",
+    "ho": "households",
+    "households": "households",
+    "ma": "code",
+    "code": "code",
+    "ma hanh chinh": "admin_code",
+    "ma hc": "admin_code",
+    "admin code": "admin_code",
+    "admin_code": "admin_code",
+}
+
+
+def _header(cell: str) -> str | None:
+    word = " ".join(strip_diacritics(cell).lower().replace("đ", "d").split())
+    return _HEADERS.get(word)
 
 
 def parse_list(text: str) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
     """Lines "Tên thôn; số hộ" (tab, ";" or a last "," also separate; the number is optional).
     Returns the rows and, per faulty line, (line number, reason key)."""
-    rows: list[dict[str, object]] = []
-    errors: list[tuple[int, str]] = []
+    cells: list[Cells] = []
     lines = [line for line in text.splitlines()]
     for number, line in enumerate(lines[:MAX_LINES], start=1):
         if not line.strip():
@@ -222,31 +256,146 @@ def parse_list(text: str) -> tuple[list[dict[str, object]], list[tuple[int, str]
         else:
             name, _, figure = line.rpartition(",") if "," in line else (line, "", "")
         figure = figure.strip().split("\t")[0].split(";")[0].strip()
-        if number == 1 and strip_diacritics(name).strip().lower() in ("ten", "ten thon", "thon"):
+        if number == 1 and _header(name) == "name":
             continue  # a header row
+        cells.append((number, name, figure, "", ""))
+    rows, errors = _rows(cells)
+    if len(lines) > MAX_LINES:
+        errors.append((MAX_LINES + 1, "too_many"))
+    return rows, errors
+
+
+def parse_file(kind: str, content: bytes) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
+    """A CSV or XLSX file (kind "csv" | "xlsx") with columns name, households and optionally
+    code, admin code (a first row of headers says which column is which; without one: name,
+    households). Rows are numbered as the spreadsheet shows them. An unreadable file raises
+    InvalidField(reason="unreadable")."""
+    table = _csv_table(content) if kind == "csv" else _xlsx_table(content)
+    columns = {"name": 0, "households": 1}
+    numbered = [(n, row) for n, row in table if any(cell.strip() for cell in row)]
+    if numbered:
+        found = {_header(cell): i for i, cell in enumerate(numbered[0][1]) if _header(cell)}
+        if "name" in found:
+            columns = {key: i for key, i in found.items() if key is not None}
+            numbered = numbered[1:]
+
+    def cell(row: list[str], key: str) -> str:
+        i = columns.get(key)
+        return row[i].strip() if i is not None and i < len(row) else ""
+
+    cells = [
+        (n, cell(row, "name"), cell(row, "households"), cell(row, "code"), cell(row, "admin_code"))
+        for n, row in numbered[:MAX_LINES]
+    ]
+    rows, errors = _rows(cells)
+    if len(numbered) > MAX_LINES:
+        errors.append((numbered[MAX_LINES][0], "too_many"))
+    return rows, errors
+
+
+def _csv_table(content: bytes) -> list[tuple[int, list[str]]]:
+    import csv
+    import io
+
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = content.decode("cp1258")  # Excel's "CSV" on a Vietnamese Windows
+        except UnicodeDecodeError:
+            raise InvalidField(field="village_file", reason="unreadable") from None
+    if "\x00" in text:
+        raise InvalidField(field="village_file", reason="unreadable")
+    sample = text[:4096]
+    delimiter = max((";", ",", "\t"), key=sample.count) if sample else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        return [(reader.line_num, row) for row in reader]
+    except csv.Error:
+        raise InvalidField(field="village_file", reason="unreadable") from None
+
+
+def _xlsx_table(content: bytes) -> list[tuple[int, list[str]]]:
+    """The first sheet's values as text. Read-only and values only: a formula is never
+    evaluated (a cell holding one reads as its formula text, which then fails the checks)."""
+    import io
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
+        raise InvalidField(field="village_file", reason="unreadable") from None
+    try:
+        sheet = book.worksheets[0] if book.worksheets else None
+        if sheet is None:
+            return []
+        table: list[tuple[int, list[str]]] = []
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            if number > MAX_LINES + 2:
+                table.append((number, ["…"]))  # enough to say "too many"
+                break
+            table.append((number, [_as_text(value) for value in values]))
+        return table
+    finally:
+        book.close()
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _rows(cells: list[Cells]) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:
+    """The rules every row obeys, pasted or from a file."""
+    rows: list[dict[str, object]] = []
+    errors: list[tuple[int, str]] = []
+    for number, name, figure, code, admin_code in cells:
         try:
             full, kind = _named(name)
             households = households_of(figure) if figure else None
         except InvalidField as error:
             errors.append((number, str(error.params.get("reason", "bad_name"))))
             continue
+        if admin_code and not (
+            admin_code.isascii() and admin_code.isdigit() and len(admin_code) <= ADMIN_CODE_LIMIT
+        ):
+            errors.append((number, "bad_admin_code"))
+            continue
         if any(_slug(str(row["name"])) == _slug(full) for row in rows):
             errors.append((number, "duplicate"))
             continue
-        rows.append({"name": full, "type": kind, "households": households})
-    if len(lines) > MAX_LINES:
-        errors.append((MAX_LINES + 1, "too_many"))
+        row: dict[str, object] = {"name": full, "type": kind, "households": households}
+        if code:
+            row.update(code=code, line=number)
+        if admin_code:
+            row["admin_code"] = admin_code
+        rows.append(row)
     return rows, errors
 
 
 async def preview(
     conn: AsyncConnection, commune: Unit, rows: list[dict[str, object]]
 ) -> dict[str, list[dict[str, object]]]:
-    """What applying `rows` would do: villages to add, household figures to change, unchanged."""
-    existing = {_slug(v.name): v for v in await listing(conn, commune)}
-    plan: dict[str, list[dict[str, object]]] = {"add": [], "update": [], "same": []}
+    """What applying `rows` would do: villages to add, household figures to change, unchanged,
+    and rows naming a code that is not a village of this commune ("unknown": nothing applies
+    while there are any)."""
+    villages = await listing(conn, commune)
+    existing = {_slug(v.name): v for v in villages}
+    by_code = {v.code: v for v in villages}
+    plan: dict[str, list[dict[str, object]]] = {"add": [], "update": [], "same": [], "unknown": []}
     for row in rows:
-        found = existing.get(_slug(str(row["name"])))
+        if row.get("code"):
+            found = by_code.get(str(row["code"]))
+            if found is None:
+                plan["unknown"].append(row)  # a code that is not one of this commune's villages
+                continue
+        else:
+            found = existing.get(_slug(str(row["name"])))
         if found is None:
             plan["add"].append(row)
         elif row["households"] is not None and row["households"] != found.households:
@@ -265,8 +414,13 @@ async def apply_list(
 ) -> dict[str, int]:
     """Apply a previewed list (computed again: the commune may have changed meanwhile)."""
     plan = await preview(conn, commune, rows)
+    if plan["unknown"]:
+        raise InvalidField(
+            field="village", reason="no_such_village", value=plan["unknown"][0]["code"]
+        )
     for row in plan["add"]:
         households = row["households"]
+        admin_code = row.get("admin_code")
         await add(
             conn,
             actor,
@@ -274,10 +428,11 @@ async def apply_list(
             str(row["name"]),
             households if isinstance(households, int) else None,
             now,
+            admin_code=str(admin_code) if admin_code else None,
         )
     for row in plan["update"]:
         village = await units.get(conn, str(row["code"]))
         households = row["households"]
         if village is not None and isinstance(households, int):
             await set_households(conn, actor, village, households, now)
-    return {key: len(value) for key, value in plan.items()}
+    return {key: len(value) for key, value in plan.items() if key != "unknown"}
