@@ -214,6 +214,7 @@ async def _audit(
 # one set of rules, one preview, one apply.
 MAX_LINES = 200
 ADMIN_CODE_LIMIT = 16
+MAX_COLUMNS = 20  # of a spreadsheet: name, households, code, admin code and some notes
 Cells = tuple[int, str, str, str, str]  # line, name, households, code, admin code
 
 # Header words (folded) → the column they name.
@@ -225,6 +226,8 @@ _HEADERS = {
     "thon": "name",
     "name": "name",
     "so ho": "households",
+    "so ho gia dinh": "households",
+    "tong so ho": "households",
     "ho": "households",
     "households": "households",
     "ma": "code",
@@ -317,27 +320,29 @@ def _csv_table(content: bytes) -> list[tuple[int, list[str]]]:
 
 def _xlsx_table(content: bytes) -> list[tuple[int, list[str]]]:
     """The first sheet's values as text. Read-only and values only: a formula is never
-    evaluated (a cell holding one reads as its formula text, which then fails the checks)."""
+    evaluated (a cell holding one reads as its formula text, which then fails the checks).
+    Only the first columns and rows are read, however large the sheet says it is."""
     import io
-    import zipfile
 
     from openpyxl import load_workbook
 
     try:
         book = load_workbook(io.BytesIO(content), read_only=True, data_only=False)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
+    except Exception:  # any malformed workbook (zip, XML, openpyxl's own errors) is unreadable
         raise InvalidField(field="village_file", reason="unreadable") from None
     try:
-        sheet = book.worksheets[0] if book.worksheets else None
-        if sheet is None:
+        if not book.worksheets:
             return []
         table: list[tuple[int, list[str]]] = []
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+        cells = book.worksheets[0].iter_rows(values_only=True, max_col=MAX_COLUMNS)
+        for number, values in enumerate(cells, start=1):
             if number > MAX_LINES + 2:
                 table.append((number, ["…"]))  # enough to say "too many"
                 break
             table.append((number, [_as_text(value) for value in values]))
         return table
+    except Exception:
+        raise InvalidField(field="village_file", reason="unreadable") from None
     finally:
         book.close()
 

@@ -200,6 +200,7 @@ SAMPLES: dict[str, Any] = {
     "left": 2,
     "length": 1350,
     "limit": 1000,
+    "limit_kb": 1000,
     "lines": [
         f"{n}. cách kích hoạt vneid trên điện thoại cũ — {20 - n} lần, chưa có hướng dẫn"
         for n in range(1, 11)
