@@ -19,6 +19,10 @@ A send fails with one of these, and the outbox (bot/outbox.py) acts on which:
                       undeliverable; the row's last error says which
 
 Any other exception from a send is logged with its traceback and retried with backoff.
+
+A channel that can download what people send sets ``fetch`` on the event's
+:class:`core.events.Attachment` (``await fetch(limit)`` → bytes; ``FileTooBig`` /
+``FileUnavailable`` from core/files.py); bot/channels/download.py streams a URL with the cap.
 """
 
 from __future__ import annotations

@@ -289,10 +289,14 @@ def user_of(chat_id: str) -> tuple[str, str]:
 
 
 def to_incoming(
-    event: Mapping[str, Any], *, now: datetime, scope: str | None = None
+    event: Mapping[str, Any],
+    *,
+    now: datetime,
+    scope: str | None = None,
+    client: httpx.AsyncClient | None = None,
 ) -> Incoming | None:
     """A user's event as a channel-agnostic Incoming (None: nothing to answer); ``scope`` is
-    the unit the OA is bound to."""
+    the unit the OA is bound to; ``client`` (the channel's) downloads files people send."""
     name = str(event.get("event_name") or "")
     oa_id = event_oa(event)
     if oa_id is None:
@@ -327,7 +331,7 @@ def to_incoming(
             kind = "photo" if name == "user_send_image" else "document"
             # The URL Zalo gives is downloaded as it is (no token needed, per the samples in
             # the reference; unverified against a live OA), capped (bot/channels/download.py).
-            fetch = functools.partial(download, url)
+            fetch = functools.partial(download, url, client=client)
             attachment = Attachment(kind, url, _str(payload.get("name")), fetch=fetch)
     return Incoming(CHANNEL, chat, chat, key, now, text=text, attachment=attachment, scope=scope)
 
@@ -488,7 +492,9 @@ class ZaloOAChannel:
         if oa_id not in self.accounts:
             log.info("Zalo OA: event for OA %s, which is not served here; ignored", oa_id)
             return None
-        incoming = to_incoming(event, now=self.clock(), scope=self.accounts[oa_id].unit_code)
+        incoming = to_incoming(
+            event, now=self.clock(), scope=self.accounts[oa_id].unit_code, client=self.api.client
+        )
         if incoming is None:
             log.debug("Zalo OA: ignoring %s", event.get("event_name"))
             return None

@@ -79,6 +79,7 @@ class FakeZaloOA:
         self.sent: list[JsonDict] = []  # {"oa_id", "user_id", "text", "buttons", "api"}
         self.interactions: dict[tuple[str, str], float] = {}  # (oa, user) → seconds
         self._ids = itertools.count(1)
+        self.files: dict[str, bytes] = {}  # what people sent, served at /files/<id>
         self._runner: web.AppRunner | None = None
         self._port = 0
 
@@ -89,6 +90,7 @@ class FakeZaloOA:
         app.router.add_post("/v3.0/oa/message/cs", self._message_v3)
         app.router.add_post("/v2.0/oa/message", self._message_v2)
         app.router.add_get("/v2.0/oa/getoa", self._getoa)
+        app.router.add_get("/files/{file_id}", self._file)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -150,6 +152,27 @@ class FakeZaloOA:
         return self.event(
             oa_id, user_id, "user_send_text", {"text": text, "msg_id": f"m{next(self._ids):019d}"}
         )
+
+    def file_event(self, oa_id: str, user_id: str, name: str, content: bytes) -> JsonDict:
+        """``user_send_file`` as the reference describes it: ``payload {url, name, size}``."""
+        file_id = f"f{next(self._ids)}"
+        self.files[file_id] = content
+        payload = {
+            "url": f"{self.base_url}/files/{file_id}",
+            "name": name,
+            "size": str(len(content)),
+        }
+        message = {
+            "msg_id": f"m{next(self._ids):019d}",
+            "attachments": [{"type": "file", "payload": payload}],
+        }
+        return self.event(oa_id, user_id, "user_send_file", message)
+
+    async def _file(self, request: web.Request) -> web.Response:
+        content = self.files.get(request.match_info["file_id"])
+        if content is None:
+            return web.Response(status=404)
+        return web.Response(body=content, content_type="application/octet-stream")
 
     def follow_event(self, oa_id: str, user_id: str) -> JsonDict:
         return {

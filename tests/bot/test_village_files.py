@@ -26,6 +26,9 @@ from db.repos import units
 from db.schema import audit_log
 from handlers.services import invites
 from tests.auxil.chat import Chat, Clock, join
+from tests.bot.test_zalo_oa import OA, Served, served
+
+__all__ = ["served"]  # the Zalo OA fixture, used here as in test_zalo_oa.py
 
 COMMUNE = "duc-chanh"
 OFFICER, MEMBER = 6001, 6002
@@ -225,6 +228,31 @@ async def test_a_zalo_oa_file_url_is_downloaded_capped(app: App, file_server: st
     assert gone is not None and gone.attachment is not None and gone.attachment.fetch is not None
     with pytest.raises(files.FileUnavailable):
         await gone.attachment.fetch(files.MAX_BYTES)
+
+
+async def test_a_commune_officer_sends_a_file_to_the_communes_oa(served: Served) -> None:
+    fake, app = served.fake, served.app
+    officer = "2468458835296197999"
+    async with app.db.transaction() as conn:
+        invite = await invites.create(
+            conn,
+            inviter=None,
+            role="commune_officer",
+            unit_code=COMMUNE,
+            uses=1,
+            expires_in=timedelta(days=7),
+            now=datetime.now(UTC),
+        )
+    joined = await served.say(officer, f"dangky {invite.code}")
+    assert "Chào mừng" in joined[0]
+    await served.say(officer, "/thon nhap")
+    before = len(fake.texts_to(officer, OA))
+    status = await fake.post(served.url, fake.file_event(OA, officer, "thon.csv", CSV_OK))
+    assert status == 200
+    preview = await served.wait(officer, before + 1)
+    assert "+ Thôn Mới Một – 210 hộ" in preview[0]
+    await served.press(officer, "Lưu")
+    assert (await _villages(app))["Thôn Mới Một"] == 210
 
 
 async def test_the_local_chat_sends_a_file_by_path(app: App, tmp_path: object) -> None:
