@@ -99,6 +99,8 @@ async def _from_file(ctx: Context) -> tuple[list[dict[str, object]], list[tuple[
         return None
     if attachment.fetch is None:
         raise files.FileUnavailable()
+    # Downloaded within the update's transaction: capped (1 MB) and timed out by the channel,
+    # and only here, where a file is asked for.
     content = await attachment.fetch(files.MAX_BYTES)
     return villages.parse_file(kind, content)
 

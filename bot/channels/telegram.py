@@ -102,8 +102,9 @@ def _fetcher(document: Document) -> Fetch:
             if found.file_size is not None and found.file_size > limit:
                 raise FileTooBig(limit)
             content = bytes(await found.download_as_bytearray())
-        except (TelegramError, RuntimeError):  # RuntimeError: no bot to ask (a bare update)
-            log.warning("could not download a Telegram file", exc_info=True)
+        except (TelegramError, RuntimeError) as error:  # RuntimeError: no bot (a bare update)
+            # Only the error's type: the file URL in its message carries the token.
+            log.warning("could not download a Telegram file: %s", type(error).__name__)
             raise FileUnavailable() from None
         if len(content) > limit:
             raise FileTooBig(limit)

@@ -275,3 +275,19 @@ async def test_the_local_chat_sends_a_file_by_path(app: App, tmp_path: object) -
     assert isinstance(member, Chat)
     await member.deliver(member._event(attachment=file_attachment(str(path))))
     assert "Xem trước" not in member.text
+
+
+async def test_the_local_chat_reads_tep_lines(app: App, tmp_path: object) -> None:
+    from pathlib import Path
+
+    from bot.channels import local
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "thon.xlsx"
+    path.write_bytes(_xlsx([["Tên thôn", "Số hộ"], ["Thôn Bàn Phím", 77]]))
+    stdin = io.StringIO(f"/thon nhap\n{local.FILE} {path}\n1\n")
+    stdout = io.StringIO()
+    await local.run(app, role="commune_officer", unit=COMMUNE, stdin=stdin, stdout=stdout)
+    shown = stdout.getvalue()
+    assert "+ Thôn Bàn Phím – 77 hộ" in shown and "thêm 1, cập nhật số hộ 0" in shown
+    assert (await _villages(app))["Thôn Bàn Phím"] == 77
