@@ -22,6 +22,7 @@ from bot.channels import zalo_oa
 from bot.channels.local import file_attachment
 from bot.channels.telegram import TelegramChannel, build_application
 from core import files
+from core.events import Attachment
 from db.repos import units
 from db.schema import audit_log
 from handlers.services import invites
@@ -271,6 +272,9 @@ async def test_the_local_chat_sends_a_file_by_path(app: App, tmp_path: object) -
     await officer.send("/thon nhap")
     await officer.deliver(officer._event(attachment=file_attachment(str(tmp_path / "x.csv"))))
     assert "chưa tải được tệp này" in officer.text
+    # A photo (all the Zalo Bot Platform passes on) is not a list: said so, nothing fetched.
+    await officer.deliver(officer._event(attachment=Attachment("photo", "https://x/photo.jpg")))
+    assert "chỉ đọc được tệp .xlsx (Excel) hoặc .csv" in officer.text
     member = await join(app, "member", "duc-chanh-thon-1", "m1", clock=Clock())
     assert isinstance(member, Chat)
     await member.deliver(member._event(attachment=file_attachment(str(path))))
