@@ -240,8 +240,20 @@ _HEADERS = {
 
 
 def _header(cell: str) -> str | None:
+    """The column a header cell names: exact words first, then the usual longer forms ("Tên
+    thôn/TDP", "Số hộ (2025)", "Mã hành chính thôn")."""
     word = " ".join(strip_diacritics(cell).lower().replace("đ", "d").split())
-    return _HEADERS.get(word)
+    if word in _HEADERS:
+        return _HEADERS[word]
+    if word.startswith("ten "):
+        return "name"
+    if "so ho" in word:
+        return "households"
+    if word.startswith(("ma hanh chinh", "ma hc")):
+        return "admin_code"
+    if word.startswith("ma thon"):
+        return "code"
+    return None
 
 
 def parse_list(text: str) -> tuple[list[dict[str, object]], list[tuple[int, str]]]:

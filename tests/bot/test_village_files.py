@@ -91,7 +91,7 @@ def _xlsx(rows: list[list[object]]) -> bytes:
     return out.getvalue()
 
 
-CSV_OK = "Tên thôn;Số hộ\nThôn Mới Một;210\nTổ dân phố 9;\n".encode()
+CSV_OK = "Tên thôn/TDP;Số hộ (2026)\nThôn Mới Một;210\nTổ dân phố 9;\n".encode()
 
 
 async def test_a_commune_officer_sends_a_csv_then_an_xlsx(app: App, telegram: FakeTelegram) -> None:
