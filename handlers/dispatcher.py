@@ -33,7 +33,7 @@ from core.events import Choice, Incoming, Reply
 from core.text import fold
 from core.timeouts import FLOW_TIMEOUT, OFFER_DAYS
 from db.models import Conversation
-from db.repos import conversations, offers, people, updates
+from db.repos import conversations, offers, updates
 from db.repos.conversations import ConcurrentChange
 from handlers.context import Context
 from handlers.fairuse import FairUse, Verdict
@@ -165,8 +165,9 @@ class Dispatcher:
     async def _context(
         self, conn: AsyncConnection, event: Incoming
     ) -> tuple[Context, Conversation, bool]:
-        person = await people.by_account(conn, event.channel, event.user_id)
-        loaded = await conversations.load(conn, event.channel, event.chat_id)
+        person, loaded = await conversations.load_with_person(
+            conn, event.channel, event.chat_id, event.user_id
+        )
         conversation = loaded
         expired = bool(
             loaded.flow and loaded.updated_at and event.at - loaded.updated_at > FLOW_TIMEOUT

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from core.events import Reply
 
 from bench.fake_telegram import FakeTelegram
 from bot.app import App
@@ -28,6 +27,7 @@ from bot.config import Settings
 from bot.outbox import OutboxSender
 from bot.render import Capabilities, as_texts
 from bot.usage import MeteredOutboxSender
+from core.events import Reply
 from db.repos import outbox
 from tests.auxil.cli import run_json
 from tests.auxil.fake_zalo import FakeZaloServer, post_webhook, text_event
