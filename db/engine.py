@@ -90,8 +90,15 @@ class Database:
             await conn.exec_driver_sql("SELECT 1")
 
     async def upgrade(self) -> None:
-        """Apply every Alembic migration not yet applied."""
+        """Apply every Alembic migration not yet applied.
+
+        Several workers start at once: on PostgreSQL the upgrade holds a transaction-level
+        advisory lock, so one applies the migrations and the others wait, then find nothing
+        left to do (SQLite: BEGIN IMMEDIATE already serialises them).
+        """
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             await conn.run_sync(_run_upgrade)
 
     async def close(self) -> None:
@@ -99,6 +106,8 @@ class Database:
 
 
 _BEFORE_COMMIT = "before_commit"
+# The advisory lock key that serialises migrations across processes (any fixed number).
+_MIGRATION_LOCK = 7_140_2026
 
 # A pooled connection unused for longer than this is pinged before it is lent out.
 IDLE_PING_SECONDS = 10.0

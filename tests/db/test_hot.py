@@ -4,6 +4,7 @@ they go through SQLAlchemy."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
@@ -11,12 +12,12 @@ import pytest
 import sqlalchemy as sa
 
 from bot.app import App
-from db.engine import IDLE_PING_SECONDS
+from db.engine import IDLE_PING_SECONDS, Database
 from db.hot import Hot
 from db.repos import conversations
 from db.schema import conversations as conversations_table
 from db.schema import processed_updates
-from tests.conftest import PG_ADMIN_DSN
+from tests.conftest import PG_ADMIN_DSN, _create_pg_database, _drop_pg_database, pg_url
 
 _INSERT = Hot(
     processed_updates.insert().values(
@@ -106,3 +107,21 @@ async def test_an_idle_connection_that_died_is_replaced_before_use(app: App) -> 
     for _ in range(3):  # whichever pooled connection comes out first, each query succeeds
         async with app.db.read() as conn:
             assert (await conn.exec_driver_sql("SELECT 1")).scalar_one() == 1
+
+
+async def test_workers_starting_together_migrate_once() -> None:
+    """Every worker applies migrations at start; on one fresh PostgreSQL database, several
+    starting at the same instant must all come up (one migrates, the others wait)."""
+    name = await _create_pg_database()
+    try:
+        databases = [Database(pg_url(name)) for _ in range(3)]
+        try:
+            await asyncio.gather(*(db.upgrade() for db in databases))
+            async with databases[0].read() as conn:
+                tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        finally:
+            for db in databases:
+                await db.close()
+    finally:
+        await _drop_pg_database(name)
+    assert "visits" in tables and "alembic_version" in tables
