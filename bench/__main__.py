@@ -5,7 +5,12 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHMARKS = {"report": "bench.report", "ask": "bench.ask", "stats": "bench.stats"}
+BENCHMARKS = {
+    "report": "bench.report",
+    "ask": "bench.ask",
+    "stats": "bench.stats",
+    "scale": "bench.scale",
+}
 
 
 def main() -> int:

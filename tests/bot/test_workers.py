@@ -29,7 +29,7 @@ from bot.app import App
 from db.repos import outbox, people, units
 from db.schema import unit_stats, visits
 from handlers.services import invites
-from tests.auxil.rr_proxy import RoundRobin
+from bench.proxy import RoundRobin
 from tests.conftest import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]

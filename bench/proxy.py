@@ -1,4 +1,5 @@
-"""A small round-robin HTTP proxy, standing in for the load balancer in front of the workers.
+"""A small round-robin HTTP proxy, standing in for the load balancer in front of the workers
+(`python -m bench scale` and tests/bot/test_workers.py).
 
 Each request goes to the next upstream in turn. An upstream that refuses or drops a
 connection is marked down for `down_for` seconds (a passive health check, as Caddy's
