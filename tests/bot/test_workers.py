@@ -25,11 +25,11 @@ import pytest
 import sqlalchemy as sa
 
 from bench.fake_telegram import FakeTelegram
+from bench.proxy import RoundRobin
 from bot.app import App
 from db.repos import outbox, people, units
 from db.schema import unit_stats, visits
 from handlers.services import invites
-from bench.proxy import RoundRobin
 from tests.conftest import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
