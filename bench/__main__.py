@@ -10,6 +10,7 @@ BENCHMARKS = {
     "ask": "bench.ask",
     "stats": "bench.stats",
     "scale": "bench.scale",
+    "messages": "bench.messages",
 }
 
 

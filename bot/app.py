@@ -62,6 +62,7 @@ class App:
             search=search,
             tz=ZoneInfo(settings.tz),
             telegram_username=settings.telegram_bot_username,
+            web_base_url=(settings.web_base_url or "").rstrip("/") or None,
             retention=Policy(
                 help_contact_days=settings.retention_help_contact_days,
                 help_open_days=settings.retention_help_open_days,

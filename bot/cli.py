@@ -149,7 +149,7 @@ async def cmd_stats(app: App, args: argparse.Namespace) -> int:
             conn, app.services.plan, args.unit or app.services.plan.root_unit
         )
     if args.json:
-        _print_json(figures)
+        print(stats.as_json(figures))
     else:
         print(
             f"{figures['name']}: {figures['households_visited']} / {figures['households']} households visited"
@@ -393,7 +393,7 @@ OFFLINE: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = 
 }
 
 # Command groups kept in their own modules: each has add_commands(sub) -> {key: runner}.
-EXTENSIONS = ("bot.cli_notify", "bot.cli_reports", "bot.cli_people")
+EXTENSIONS = ("bot.cli_notify", "bot.cli_reports", "bot.cli_people", "bot.cli_zalo_oa")
 
 
 def _with_extensions(parser: argparse.ArgumentParser) -> dict[tuple[str, ...], Runner]:

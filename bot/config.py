@@ -9,6 +9,8 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.channels.zalo_api import DEFAULT_BASE_URL as ZALO_DEFAULT_BASE_URL
+from bot.channels.zalo_oa_api import DEFAULT_API_URL as ZALO_OA_API_URL
+from bot.channels.zalo_oa_api import DEFAULT_OAUTH_URL as ZALO_OA_OAUTH_URL
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENT = ROOT / "content"
@@ -34,6 +36,12 @@ class Settings(BaseSettings):
     webhook_listen: str = "127.0.0.1:8080"
     # Proxies whose X-Forwarded-For names the real client (for throttling wrong secrets).
     webhook_trusted_proxies: str = "127.0.0.1,::1"
+    # The officials' dashboard (bot/dashboard.py): its public address, e.g. https://bot.example.vn.
+    # Set, the HTTP server (WEBHOOK_LISTEN) starts and serves it, polling or webhooks alike.
+    web_base_url: str | None = None
+    # The Zalo bot or Official Account's own link (https://zalo.me/...): printed invites show
+    # its QR code beside the text to type.
+    zalo_bot_link: str | None = None
     zalo_bot_token: str | None = None
     zalo_base_url: str = ZALO_DEFAULT_BASE_URL
     zalo_webhook_url: str | None = None
@@ -41,6 +49,23 @@ class Settings(BaseSettings):
     # The free (Basic) plan's caps as published in 2026: 3,000 messages a month, 50 users.
     zalo_monthly_quota: int = 3000
     zalo_user_quota: int = 50
+    # A commune's Zalo Official Account (bot/channels/zalo_oa.py; README "Zalo Official Account").
+    zalo_oa_app_id: str | None = None
+    zalo_oa_app_secret: str | None = None  # the app's secret key (token refresh)
+    zalo_oa_secret_key: str | None = None  # the OA secret key (webhook signatures)
+    zalo_oa_id: str | None = None
+    zalo_oa_unit: str | None = None  # the unit (commune) the OA belongs to
+    zalo_oa_refresh_token: str | None = None  # seeds the database once; rotated there after
+    zalo_oa_accounts: str | None = None  # more OAs of the same app: "OA_ID=UNIT,OA_ID=UNIT"
+    zalo_oa_webhook_url: str | None = None
+    zalo_oa_api_url: str = ZALO_OA_API_URL
+    zalo_oa_oauth_url: str = ZALO_OA_OAUTH_URL
+    # 168 h = the Open API's 7 days; 48 to send only free consultation messages.
+    zalo_oa_send_window_hours: Annotated[float, Field(gt=0, le=168)] = 168
+    # Zalo retries a webhook for about two hours; an older signed body is a replay.
+    zalo_oa_webhook_max_age: Annotated[float, Field(gt=0)] = 3 * 3600
+    # Accept only the OA secret key in signatures (not the app secret: sources differ).
+    zalo_oa_strict_signature: bool = False
     plan_file: Path = CONTENT / "plans" / "mo-duc-2024.yaml"
     units_file: Path = CONTENT / "units" / "mo-duc-2024.csv"
     messages_file: Path = CONTENT / "messages" / "vi.yaml"

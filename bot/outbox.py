@@ -9,6 +9,13 @@ A failed send is handled by its kind (bot/channels/base.py): ``RetryLater`` with
 are released and this sender pauses), without one it is retried with exponential backoff;
 ``Blocked`` and ``Invalid`` are never retried (the row is marked failed at once). Any other
 exception is logged and retried with backoff. After MAX_ATTEMPTS a row is failed.
+
+``OutsideWindow`` (the platform lets the bot write only within a window after the person's last
+message: Zalo OA) is not a failure of the message: the notice is routed to another chat of the
+person if they have one (a copy queued there; this row failed with ``routed: <channel>``), else
+held (``held: …``; retried daily, and at once when the person writes again) until MAX_ATTEMPTS,
+then given up (``undeliverable: …``). Officers see these three in the announcement status
+(db/repos/outbox.py ``outcomes``).
 """
 
 from __future__ import annotations
@@ -19,15 +26,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.channels.base import Blocked, DeliveryError, Invalid, RetryLater
+from bot.channels.base import Blocked, DeliveryError, Invalid, OutsideWindow, RetryLater
 from bot.logs import redact
 from core.events import Reply
 from db.engine import Database
-from db.repos import outbox
+from db.repos import outbox, people
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Blocked", "DeliveryError", "Invalid", "OutboxSender", "Result", "RetryLater", "Send"]
+__all__ = [
+    "Blocked",
+    "DeliveryError",
+    "Invalid",
+    "OutboxSender",
+    "OutsideWindow",
+    "Result",
+    "RetryLater",
+    "Send",
+]
+
+HOLD_SECONDS = 24 * 3600  # a held notice is tried again daily (and when the person writes)
 
 
 Send = Callable[[str, Reply], Awaitable[None]]
@@ -113,7 +131,54 @@ class OutboxSender:
         result.sent += 1
         return None
 
+    async def _outside_window(
+        self, row: outbox.Pending, error: OutsideWindow, result: Result
+    ) -> None:
+        """Route the notice to another chat of the person, or hold it, or give it up."""
+        from handlers.services.reach import choose
+
+        now = datetime.now(UTC)
+        async with self.db.transaction() as conn:
+            person = await people.by_chat(conn, row.channel, row.chat_id)
+            others = []
+            if person is not None:
+                others = [
+                    chat
+                    for chat in await people.accounts_of(conn, person.id)
+                    if chat[0] != row.channel
+                ]
+            other = choose(person.preferred_channel if person else None, others)
+            if other is not None:
+                await outbox.enqueue(
+                    conn,
+                    key=f"{row.key}>{other[0]}"[:200],
+                    channel=other[0],
+                    chat_id=other[1],
+                    payload=row.payload,
+                    now=now,
+                )
+                await outbox.mark_failed(conn, row.id, now, f"{outbox.ROUTED}{other[0]} ({error})")
+            elif row.attempts < outbox.MAX_ATTEMPTS:
+                await outbox.mark_retry(
+                    conn,
+                    row,
+                    now,
+                    f"{outbox.HELD}{error}; sent when the person writes",
+                    HOLD_SECONDS,
+                )
+            else:
+                await outbox.mark_failed(conn, row.id, now, f"{outbox.UNDELIVERABLE}{error}")
+        if other is not None:
+            self.wakeup.set()
+        if other is None and row.attempts < outbox.MAX_ATTEMPTS:
+            result.retried += 1
+        else:
+            result.failed += 1
+
     async def _failed(self, row: outbox.Pending, error: DeliveryError, result: Result) -> None:
+        if isinstance(error, OutsideWindow):
+            await self._outside_window(row, error, result)
+            return
         wait = error.retry_after if error.retry_after is not None else min(2**row.attempts, 600)
         if error.permanent:  # Blocked, Invalid: retrying cannot help
             row = outbox.Pending(

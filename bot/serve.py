@@ -7,6 +7,7 @@ with /healthz and /readyz for the load balancer (bot/webhook.py). On SIGTERM the
 taking requests, finishes those in flight, then senders and channels close: an update that
 was answered 200 was committed; one cut off is retried by the platform (the update ledger
 makes that retry a no-op if it had committed).
+With WEB_BASE_URL set, that server starts in any case and serves the officials' dashboard too.
 Settings are checked before anything is opened: a webhook secret under 16 characters stops the
 process with a message naming the setting (see bot/webhook.py); a refused token stops it with a
 message that does not quote the token.
@@ -80,8 +81,14 @@ async def serve(app: App) -> None:
         notices = NoticeScheduler(app)
         notices.start()
         closers.append(_stopper(notices))
-        if endpoints.hooks:
-            server = WebhookServer(endpoints, app.settings.webhook_listen)
+        extra = None
+        if app.settings.web_base_url:
+            from bot.dashboard import Dashboard
+
+            extra = Dashboard(app).install
+            log.info("dashboard at %s", app.settings.web_base_url)
+        if endpoints.hooks or extra is not None:
+            server = WebhookServer(endpoints, app.settings.webhook_listen, extra=extra)
             await server.start()
         for task in tasks:
             task.add_done_callback(watch)

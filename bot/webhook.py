@@ -1,5 +1,6 @@
 """One aiohttp server for webhook mode: ``/webhook/<channel>`` for each channel served by
-webhook (``/webhook/telegram``, ``/webhook/zalo``), ``/healthz`` and ``/readyz``.
+webhook (``/webhook/telegram``, ``/webhook/zalo``), ``/healthz`` and ``/readyz``; with WEB_BASE_URL set, the
+officials' dashboard too (bot/dashboard, added through ``extra``).
 
 ``/healthz`` answers 200 while the process runs (a liveness check: restart it if this fails).
 ``/readyz`` answers 200 when the database answers within 2 seconds and the process is not
@@ -48,7 +49,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from bot.channels.base import VISIBLE_ASCII, SecretRule
+from bot.channels.base import VISIBLE_ASCII, SecretRule, SignedWebhook
 
 if TYPE_CHECKING:
     from bot.channels.base import Webhooked
@@ -304,8 +305,10 @@ def build_app(
     *,
     guard: SecretGuard | None = None,
     body_timeout: float = BODY_TIMEOUT,
+    extra: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
-    """The aiohttp application; only the configured channels get a route."""
+    """The aiohttp application; only the configured channels get a route. `extra` adds more
+    routes (the officials' dashboard, bot/dashboard)."""
     app = web.Application(client_max_size=MAX_BODY)
     guard = guard or SecretGuard()
 
@@ -350,6 +353,16 @@ def build_app(
             body = await _read_body(request, body_timeout)
             if isinstance(body, web.Response):
                 return body
+            if isinstance(channel, SignedWebhook):
+                # A platform that signs each body (Zalo OA): a forged, altered or stale body
+                # is refused like a wrong secret, before anything is handled.
+                signed = refusal(
+                    request,
+                    channel.label,
+                    lambda: channel.signature_matches(body, request.headers),  # type: ignore[union-attr]
+                )
+                if signed is not None:
+                    return signed
             problem = await channel.receive(body)
             if problem is not None:
                 return web.Response(status=400, text=problem)
@@ -361,6 +374,8 @@ def build_app(
     app.router.add_get(READY_PATH, ready)
     for hook in endpoints.hooks:
         app.router.add_post(path_for(hook.channel.name), route(hook))
+    if extra is not None:
+        extra(app)
     return app
 
 
@@ -375,8 +390,10 @@ class WebhookServer:
         header_timeout: float = HEADER_TIMEOUT,
         body_timeout: float = BODY_TIMEOUT,
         guard: SecretGuard | None = None,
+        extra: Callable[[web.Application], None] | None = None,
     ) -> None:
         self.endpoints = endpoints
+        self.extra = extra
         self.host, self.port = parse_listen(listen)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
@@ -384,7 +401,9 @@ class WebhookServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> None:
-        app = build_app(self.endpoints, guard=self.guard, body_timeout=self.body_timeout)
+        app = build_app(
+            self.endpoints, guard=self.guard, body_timeout=self.body_timeout, extra=self.extra
+        )
         # aiohttp arms its keep-alive timer when a connection opens and closes the connection
         # when it fires while no complete request head has arrived (aiohttp >= 3.14.4): with
         # the timeout short, that is the header timeout that stops slow-header connections.
@@ -400,7 +419,7 @@ class WebhookServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
-        log.info("webhooks listening on %s:%d", self.host, self.port)
+        log.info("HTTP server listening on %s:%d", self.host, self.port)
 
     @property
     def bound_port(self) -> int:

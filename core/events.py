@@ -31,6 +31,9 @@ class Incoming:
     choice: str | None = None
     display_name: str | None = None
     attachment: Attachment | None = None
+    # The unit the account written to belongs to (a commune's Zalo OA): resident features
+    # start there instead of asking which commune. None: the whole deployment.
+    scope: str | None = None
 
     def __post_init__(self) -> None:
         # The platform's account name is stored and shown to others: no bidi or zero-width

@@ -41,7 +41,8 @@ class Count:
     # labels.count_field.<code>  the guided report's question ("Có mấy người <b>…</b>?")
     # labels.field.<code>        the name in a validation error ("… (dk2)")
     # labels.figure.<code>       the report summary's line ("…: 2 người")
-    # labels.figure_short.<code> the quick report's confirmation and the tally
+    # labels.figure_short.<code> the quick report's confirmation
+    # labels.figure_tally.<code> the member's tally (/cuatoi)
     # digest.xlsx.col.<statistic> and digest.xlsx.col.<state>: the exports' column headers
 
 

@@ -37,6 +37,7 @@ NUDGE = "nudge"  # remind the units of an area that have not delivered yet
 ANSWER_HELP = "answer_help"  # hear, see (/yeucau) and take residents' help requests
 PUBLISH_CONTACT = "publish_contact"  # /congkhai: the team's public contact
 REVIEW_QUESTIONS = "review_questions"  # /cauhoi: residents' questions the guides did not answer
+WEB = "web"  # /web: sign in to the officials' dashboard (what it shows: SEE_STATS, EXPORT, INVITE)
 
 # --- scopes: where a permission holds, relative to the person's own unit ----------------------
 OWN = "own"  # their own unit only
@@ -82,6 +83,7 @@ _OFFICER = {
     ANNOUNCE: AREA,
     HEAR_AS_MEMBER: AREA,
     REVIEW_QUESTIONS: AREA,
+    WEB: AREA,
 }
 
 # role -> {action: scope}. A role without an action may not do it.
@@ -101,6 +103,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
         MANAGE_PEOPLE: AREA,
         FORGET: AREA,
         ANNOUNCE: AREA,
+        WEB: AREA,
     },
     COMMUNE_OFFICER: {**_OFFICER, ANSWER_HELP: CHILDREN},
     DISTRICT_OFFICER: _OFFICER,
@@ -115,6 +118,7 @@ PERMISSIONS: dict[str, Mapping[str, str]] = {
         FORGET: ANYWHERE,
         ANNOUNCE: AREA,
         REVIEW_QUESTIONS: ANYWHERE,
+        WEB: ANYWHERE,
     },
 }
 

@@ -342,3 +342,43 @@ announcements = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("sent_at", UTCDateTime(), nullable=True),
 )
+
+# The officials' dashboard (bot/dashboard.py). A one-time sign-in link from /web, and the
+# browser sessions it opens. Only SHA-256 hashes of the tokens are stored: a copy of the
+# database opens no session.
+web_logins = sa.Table(
+    "web_logins",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+    sa.Column("used_at", UTCDateTime(), nullable=True),
+)
+
+web_sessions = sa.Table(
+    "web_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.Integer, sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False, index=True),
+)
+
+# A Zalo Official Account's OAuth tokens (bot/channels/zalo_oa.py). The refresh token is single
+# use and rotates on every refresh, so it lives here (not in .env): a restart or a second worker
+# reads the current one. `version` is bumped on every change (compare-and-swap); `seed_digest`
+# is the SHA-256 of the refresh token last taken from the settings, so a new one put there
+# (after the commune re-grants access) replaces the stored pair, while the old one, spent, does
+# not.
+oa_tokens = sa.Table(
+    "oa_tokens",
+    metadata,
+    sa.Column("oa_id", sa.String(32), primary_key=True),
+    sa.Column("access_token", sa.Text, nullable=True),
+    sa.Column("access_expires_at", UTCDateTime(), nullable=True),
+    sa.Column("refresh_token", sa.Text, nullable=False),
+    sa.Column("seed_digest", sa.String(64), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+)

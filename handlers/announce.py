@@ -37,8 +37,13 @@ async def follow(ctx: Context, _args: str = "") -> None:
         ctx.end()
         ctx.say("announce.already_following", units=following)
         return
-    communes = await places.children(ctx.conn, ctx.services.plan.root_unit)
+    root = ctx.services.plan.root_unit
     ctx.goto(FOLLOW_FLOW, "commune")
+    scoped = await places.scoped_commune(ctx.conn, root, ctx.event.scope)
+    if scoped is not None:  # a commune's own Zalo OA: its villages straight away
+        await on_follow_commune(ctx, scoped)
+        return
+    communes = await places.children(ctx.conn, root)
     ctx.say("announce.follow_commune", in_rows([ctx.choice(u.code, u.name) for u in communes]))
 
 

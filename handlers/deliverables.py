@@ -15,10 +15,8 @@ stateDiagram-v2
 from __future__ import annotations
 
 from core import roles
-from core.errors import NotAllowed, StaleChoice
+from core.errors import StaleChoice
 from db.models import Unit
-from db.repos import deliverables as deliverables_repo
-from db.repos import units
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.services import deliverables, reminders
@@ -28,12 +26,7 @@ FLOW = "deliver"
 
 
 async def _own_unit(ctx: Context) -> Unit:
-    if ctx.person is None or not ctx.person.unit_code:
-        raise NotAllowed(action="stats_area")
-    unit = await units.get(ctx.conn, ctx.person.unit_code)
-    if unit is None:
-        raise NotAllowed(action="stats_area")
-    return unit
+    return await deliverables.own_unit(ctx.conn, ctx.person)
 
 
 async def start(ctx: Context, args: str = "") -> None:
@@ -51,7 +44,7 @@ async def start(ctx: Context, args: str = "") -> None:
     if chosen is not None:
         await _open(ctx, chosen, unit)
         return
-    done = await _done_map(ctx, mine, unit)
+    done = await deliverables.delivered_keys(ctx.conn, mine, unit)
     ctx.goto(FLOW, "choose")
     options = [
         [
@@ -70,14 +63,6 @@ async def from_reminder(ctx: Context, arg: str) -> None:
     if ctx.person is None or not roles.can(ctx.role, roles.DELIVER):
         raise StaleChoice()
     await start(ctx, arg)
-
-
-async def _done_map(ctx: Context, mine: list[Deadline], unit: Unit) -> set[str]:
-    done = set()
-    for deadline in mine:
-        if await deliverables_repo.get(ctx.conn, deadline.key, unit.code):
-            done.add(deadline.key)
-    return done
 
 
 async def on_choose(ctx: Context, value: str) -> None:
@@ -107,7 +92,7 @@ def _position_label(ctx: Context, position: str) -> str:
 
 
 async def _show_roster(ctx: Context, deadline: Deadline, unit: Unit) -> None:
-    previous = await deliverables_repo.get(ctx.conn, deadline.key, unit.code)
+    previous = await deliverables.delivered(ctx.conn, deadline, unit)
     done = previous.done_at.astimezone(ctx.tz).date() if previous else None
     confirm = [[ctx.choice("confirm", ctx.text("deliverables.confirm_button"))]]
     ctx.goto(FLOW, "confirm", deadline=deadline.key)
@@ -131,12 +116,9 @@ async def _show_roster(ctx: Context, deadline: Deadline, unit: Unit) -> None:
             done=done,
         )
         return
-    villages = await units.subtree(ctx.conn, unit, kind="village")
-    confirmed = await deliverables_repo.for_units(
-        ctx.conn, deadline.key, [v.code for v in villages]
-    )
+    rosters = await deliverables.area_rosters(ctx.conn, deadline, unit)
     view = []
-    for village in villages:
+    for village in rosters.villages:
         team = await deliverables.roster(ctx.conn, village)
         view.append(
             {
@@ -145,15 +127,15 @@ async def _show_roster(ctx: Context, deadline: Deadline, unit: Unit) -> None:
                 "missing": [_position_label(ctx, p) for p in team.missing[:2]]
                 if team.members
                 else [],
-                "done": village.code in confirmed,
+                "done": village.code in rosters.confirmed,
             }
         )
     ctx.say(
         "deliverables.roster_commune",
         confirm,
         unit=unit.name,
-        confirmed=len(confirmed),
-        total=len(villages),
+        confirmed=len(rosters.confirmed),
+        total=len(rosters.villages),
         villages=view,
     )
 
@@ -173,9 +155,11 @@ async def on_confirm(ctx: Context, value: str) -> None:
         team = await deliverables.roster(ctx.conn, unit)
         payload = {"members": team.members, "missing": team.missing}
     else:
-        villages = await units.subtree(ctx.conn, unit, kind="village")
-        done = await deliverables_repo.for_units(ctx.conn, deadline.key, [v.code for v in villages])
-        payload = {"villages_confirmed": sorted(done), "villages": len(villages)}
+        rosters = await deliverables.area_rosters(ctx.conn, deadline, unit)
+        payload = {
+            "villages_confirmed": sorted(rosters.confirmed),
+            "villages": len(rosters.villages),
+        }
     await deliverables.record(ctx.conn, deadline, unit, ctx.person, payload, ctx.now)
     ctx.end()
     ctx.say("deliverables.saved", title=deadline.title, unit=unit.name, day=ctx.today)

@@ -3,17 +3,19 @@
 Per event, in one database transaction:
 1. claim the update key (a redelivered update changes nothing and gets its stored replies);
 2. load the person and the conversation (expired flows are ended with a message);
-3. route: a button → its flow step or action; a command; a typed number or label of the
-   choices last offered → that choice; text inside a flow → the flow; otherwise free text;
+3. route: a button → its flow step or action; a command; several typed numbers where the flow
+   state takes several options (``Flow.on_choices``: "1 3 7 8") → those options at once; a typed
+   number or label of the choices last offered → that choice; text inside a flow → the flow;
+   no text at all → a short menu (or the flow's options again); otherwise free text;
 4. save the conversation and the replies, commit. Only then does the channel send anything.
 A DomainError rolls back what the step wrote (savepoint) and answers with its message.
 
 Only offered choices count. A flow option (``v<version>:<value>``) is accepted only if it was
 among the options of the chat's last answer (kept in the conversation as ``_offered``); an
 action (``a:<name>:<arg>``) only if it was offered to this chat within OFFER_DAYS, in an
-answer or in a notice queued through the outbox (db/repos/offers.py). Anything else, made up
-or garbled, is a StaleChoice: nothing changes. Handlers still check that a record named by a
-choice lies in the person's area.
+answer or in a notice queued through the outbox (handlers/services/offers.py). Anything else,
+made up or garbled, is a StaleChoice: nothing changes. Handlers still check that a record
+named by a choice lies in the person's area.
 """
 
 from __future__ import annotations
@@ -21,8 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -31,12 +32,12 @@ from core import roles
 from core.errors import DomainError, NotRegistered, StaleChoice
 from core.events import Choice, Incoming, Reply
 from core.text import fold
-from core.timeouts import FLOW_TIMEOUT, OFFER_DAYS
 from db.models import Conversation
-from db.repos import conversations, offers, updates
-from db.repos.conversations import ConcurrentChange
 from handlers.context import Context
 from handlers.fairuse import FairUse, Verdict
+from handlers.menu import menu_choices
+from handlers.services import conversations, ledger, offers
+from handlers.services.conversations import ConcurrentChange
 from handlers.services.registry import Services
 
 log = logging.getLogger(__name__)
@@ -58,13 +59,20 @@ class Command:
         return self.roles is None or role in self.roles
 
 
+ManyStep = Callable[[Context, list[str]], Awaitable[None]]
+# Several numbers in one message: "1 3 7 8", "1,3,7,8", "1; 3; 7".
+_NUMBERS = re.compile(r"^\s*\d{1,3}(?:\s*[,;.\s]\s*\d{1,3})+\s*[.]?\s*$")
+
+
 @dataclass
 class Flow:
-    """A named conversation: a handler per state for choices and for typed text."""
+    """A named conversation: a handler per state for choices and for typed text, and for the
+    states whose options may be picked several at once ("1 3 7 8" on a text channel)."""
 
     name: str
     on_choice: dict[str, Step] = field(default_factory=dict)
     on_text: dict[str, Step] = field(default_factory=dict)
+    on_choices: dict[str, ManyStep] = field(default_factory=dict)
 
 
 class _AlreadyHandled(Exception):
@@ -159,8 +167,7 @@ class Dispatcher:
     async def _stored(self, event: Incoming) -> list[Reply]:
         """What was said when this update was handled before."""
         async with self.services.db.read() as conn:
-            stored = await updates.replies_of(conn, event.channel, event.chat_id, event.update_key)
-        return [Reply.from_json(item) for item in stored or []]
+            return await ledger.replies_of(conn, event)
 
     async def _context(
         self, conn: AsyncConnection, event: Incoming
@@ -169,11 +176,9 @@ class Dispatcher:
             conn, event.channel, event.chat_id, event.user_id
         )
         conversation = loaded
-        expired = bool(
-            loaded.flow and loaded.updated_at and event.at - loaded.updated_at > FLOW_TIMEOUT
-        )
+        expired = conversations.expired(loaded, event.at)
         if expired:
-            conversation = replace(loaded, flow=None, state=None, data={})
+            conversation = conversations.fresh(loaded)
         ctx = Context(conn, self.services, event, person, conversation)
         if expired:
             ctx.say("flow.expired")
@@ -189,13 +194,8 @@ class Dispatcher:
         if not unchanged_empty and (bump or result != loaded):
             await conversations.save(ctx.conn, result, expected_version=loaded.version, now=ctx.now)
         event = ctx.event
-        actions = [c.data for r in ctx.replies for c in r.flat_choices() if c.data.startswith("a:")]
-        await offers.record(ctx.conn, event.channel, event.chat_id, actions, ctx.now)
-        replies = [reply.to_json() for reply in ctx.replies]
-        recorded = await updates.record(
-            ctx.conn, event.channel, event.chat_id, event.update_key, replies, event.at
-        )
-        if not recorded:
+        await offers.remember(ctx.conn, event.channel, event.chat_id, ctx.replies, ctx.now)
+        if not await ledger.claim(ctx.conn, event, ctx.replies):
             raise _AlreadyHandled()
 
     async def _route(self, ctx: Context) -> None:
@@ -208,7 +208,9 @@ class Dispatcher:
             if event.attachment is not None and self.attachment is not None:
                 await self.attachment(ctx, "")
             else:
-                ctx.say("help.unsupported")
+                # A sticker, or a message whose text the platform did not pass on (Zalo does
+                # that for some users): never silence, a short menu or the open flow's options.
+                no_text(ctx)
             return
         parsed = self._parse_command(text)
         if parsed is not None:
@@ -226,6 +228,10 @@ class Dispatcher:
             return
         offered = ctx.conversation.data.get("_offered")
         if isinstance(offered, list) and offered:
+            several = self._several(ctx, text, offered)
+            if several is not None:
+                await several[0](ctx, several[1])
+                return
             matched = _match_offered(text, offered)
             if matched is not None:
                 await self._on_choice(ctx, matched)
@@ -249,6 +255,29 @@ class Dispatcher:
         else:
             ctx.say("help.menu_hint")
 
+    def _several(
+        self, ctx: Context, text: str, offered: list[list[str]]
+    ) -> tuple[ManyStep, list[str]] | None:
+        """Several numbers typed where a flow state takes several options: that state's step
+        and the values picked (in the order typed, once each); None when this is not that (or
+        a number is not an option: then the options are offered again)."""
+        if not ctx.flow or not _NUMBERS.match(text):
+            return None
+        step = self.flows[ctx.flow].on_choices.get(ctx.state or "")
+        if step is None or any(label.isdigit() for _data, label in offered):
+            return None
+        values: list[str] = []
+        for number in re.findall(r"\d+", text):
+            index = int(number) - 1
+            if not 0 <= index < len(offered):
+                return None  # not all of them are options: offered again
+            kind, _, value = offered[index][0].partition(":")
+            if kind != f"v{ctx.conversation.version}":
+                return None
+            if value not in values:
+                values.append(value)
+        return step, values
+
     def _parse_command(self, text: str) -> tuple[str, str] | None:
         match = _COMMAND.match(text)
         if match:
@@ -260,7 +289,7 @@ class Dispatcher:
         return None
 
     async def _on_choice(self, ctx: Context, data: str) -> None:
-        if len(data) > offers.MAX_DATA or not data.isprintable():
+        if not offers.may_be_offered(data):
             raise StaleChoice()  # never offered: longer than any option, or control characters
         kind, _, value = data.partition(":")
         if kind == "a":
@@ -284,9 +313,8 @@ class Dispatcher:
 
     async def _was_offered(self, ctx: Context, data: str) -> bool:
         """Was this action offered to this chat (in an answer or a notice), recently enough?"""
-        since = ctx.now - timedelta(days=OFFER_DAYS)
         event = ctx.event
-        return await offers.was_offered(ctx.conn, event.channel, event.chat_id, data, since=since)
+        return await offers.was_offered(ctx.conn, event.channel, event.chat_id, data, ctx.now)
 
 
 def _match_offered(text: str, offered: list[list[str]]) -> str | None:
@@ -307,6 +335,16 @@ def _match_offered(text: str, offered: list[list[str]]) -> str | None:
 
 def _strip_marks(label: str) -> str:
     return re.sub(r"^[^\w]+|[^\w]+$", "", label, flags=re.UNICODE).strip()
+
+
+def no_text(ctx: Context) -> None:
+    """Answer a message without text: the open flow's options again, else the role's menu."""
+    offered = ctx.conversation.data.get("_offered")
+    if ctx.flow and isinstance(offered, list) and offered:
+        ctx.say("help.unsupported")
+        _offer_again(ctx, offered)
+        return
+    ctx.say("help.unsupported", menu_choices(ctx))
 
 
 def _offer_again(ctx: Context, offered: list[list[str]]) -> None:

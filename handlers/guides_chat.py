@@ -52,8 +52,13 @@ def _step_choices(ctx: Context, guide: Guide, number: int) -> list[list[Choice]]
     return rows
 
 
-async def show_step(ctx: Context, arg: str) -> None:
-    """`<guide id>:<step number>`: one step as one message, with Back / Next."""
+async def show_step(ctx: Context, arg: str, *, after_urgent: bool = False) -> None:
+    """`<guide id>:<step number>`: one step as one message, with Back / Next.
+
+    The first step comes with the guide's title and introduction. after_urgent: the urgent
+    first reply (`urgent.now`) was just sent; the title comes with the step asked for, and the
+    introduction is left out (for the urgent guides it says what that reply already said).
+    """
     guide_id, _, raw_number = arg.rpartition(":")
     guide = ctx.services.guides.get(guide_id)
     if guide is None:
@@ -65,8 +70,8 @@ async def show_step(ctx: Context, arg: str) -> None:
         "guides.step",
         _step_choices(ctx, guide, number),
         edit=ctx.event.choice is not None,
-        title=guide.title,
-        intro=guide.intro if number == 1 else "",
+        title=guide.title if number == 1 or after_urgent else "",
+        intro=guide.intro if number == 1 and not after_urgent else "",
         number=number,
         total=len(guide.steps),
         heading=_STEP_NUMBER.sub("", step.title),
@@ -94,8 +99,10 @@ async def answer_question(ctx: Context, text: str) -> None:
     )
     if urgent:
         ctx.say("urgent.now", [[ctx.action("help", ctx.label("ask_team"))]])
-        if answer.guide_id:
-            await show_step(ctx, f"{answer.guide_id}:1")
+        guide = ctx.services.guides.get(answer.guide_id or "")
+        if guide is not None:
+            # not the same steps twice (each message may be a paid one on Zalo)
+            await show_step(ctx, f"{guide.id}:{guide.after_urgent_step}", after_urgent=True)
         else:
             show_none(ctx)
     elif answer.kind == "greeting":

@@ -23,9 +23,15 @@ PAGE_SIZE = 5  # /yeucau: open requests per page
 
 
 async def start(ctx: Context, _arg: str = "") -> None:
-    """/lienhe (or the "Nhờ Tổ giúp" button): which commune?"""
-    communes = await places.children(ctx.conn, ctx.services.plan.root_unit)
+    """/lienhe (or the "Nhờ Tổ giúp" button): which commune? (Not asked on a commune's own
+    Zalo OA: its villages straight away.)"""
+    root = ctx.services.plan.root_unit
     ctx.goto(FLOW, "commune")
+    scoped = await places.scoped_commune(ctx.conn, root, ctx.event.scope)
+    if scoped is not None:
+        await on_commune(ctx, scoped)
+        return
+    communes = await places.children(ctx.conn, root)
     options = [ctx.choice(u.code, u.name) for u in communes]
     ctx.say("help_request.ask_commune", in_rows(options))
 

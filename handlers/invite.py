@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from core import roles
@@ -14,18 +13,15 @@ from handlers.dispatcher import Flow
 from handlers.services import invites, places
 
 FLOW = "invite"
-EXPIRES = timedelta(days=7)
-USES = (1, 5, 10, 30)
+EXPIRES = invites.OFFERED_EXPIRY
+USES = invites.OFFERED_USES
 MAX_UNIT_CHOICES = 40
 
 
 async def _candidates(ctx: Context, role: str) -> list[Unit]:
     """The units of the person's area a `role` can be bound to."""
     assert ctx.person is not None
-    own = await places.get(ctx.conn, ctx.person.unit_code)
-    if own is None:
-        raise NotAllowed(action="invite_area")
-    return [u for u in await places.subtree(ctx.conn, own) if roles.fits_unit(role, u.kind)]
+    return await invites.units_for(ctx.conn, ctx.person, role)
 
 
 async def start(ctx: Context, _args: str = "") -> None:

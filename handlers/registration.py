@@ -5,12 +5,11 @@ from __future__ import annotations
 from core import roles
 from core.errors import StaleChoice
 from core.events import in_rows
-from db.repos import people, units
 from handlers import linking
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.menu import menu_choices, show_menu
-from handlers.services import invites
+from handlers.services import invites, places
 from handlers.services import linking as link_codes
 
 FLOW = "register"
@@ -44,7 +43,7 @@ async def join(ctx: Context, args: str) -> None:
 async def _ask_to_switch(ctx: Context, code: str, role: str, unit_name: str) -> None:
     """A registered person's role or unit changes only if they choose to switch."""
     assert ctx.person is not None
-    current = await units.get(ctx.conn, ctx.person.unit_code or "")
+    current = await places.get(ctx.conn, ctx.person.unit_code)
     ctx.goto(FLOW, "switch", code=code)
     new_role = ctx.label(f"role.{role}")
     ctx.say(
@@ -96,9 +95,9 @@ async def _redeem(ctx: Context, code: str, *, confirmed: bool) -> None:
 
 
 async def on_position(ctx: Context, value: str) -> None:
-    if value not in roles.POSITIONS or ctx.person is None:
+    if ctx.person is None:
         raise StaleChoice()
-    await people.update(ctx.conn, ctx.person.id, position=value)
+    await invites.set_position(ctx.conn, ctx.person, value)
     ctx.end()
     ctx.say("register.position_saved", position=ctx.label(f"position.{value}"))
     ctx.say("help.menu_title", menu_choices(ctx))

@@ -12,12 +12,11 @@ from typing import Any
 from core import figures, roles
 from core.errors import InvalidField, StaleChoice
 from core.events import Choice, in_rows
-from db.repos import households, units
 from handlers.choices import record_id
 from handlers.context import Context
 from handlers.dispatcher import Flow
 from handlers.menu import cancel, menu_choices
-from handlers.services import reporting
+from handlers.services import places, reporting
 from handlers.services.reporting import Draft
 
 FLOW = "report"
@@ -54,7 +53,7 @@ async def start(ctx: Context, _args: str = "") -> None:
     if ctx.person is None or not roles.can(ctx.role, roles.REPORT) or not ctx.person.unit_code:
         ctx.say("report.not_team")
         return
-    village = await units.get(ctx.conn, ctx.person.unit_code)
+    village = await places.get(ctx.conn, ctx.person.unit_code)
     ctx.goto(FLOW, "name", draft=Draft(visit_date=ctx.today).to_data(), editing=None)
     ctx.say(
         "report.ask_name",
@@ -71,10 +70,15 @@ async def start_edit(ctx: Context, draft: Draft, visit_id: int) -> None:
 
 # --- household -------------------------------------------------------------------------------
 async def on_name(ctx: Context, text: str) -> None:
-    name = reporting.clean_name(text)
+    # "Nguyễn Văn An, xóm 3": the address may come with the name (one message fewer).
+    raw_name, _, raw_address = text.replace(";", ",").partition(",")
+    name = reporting.clean_name(raw_name)
     assert ctx.person is not None and ctx.person.unit_code
     draft = _draft(ctx)
     draft.head_name = name
+    address = reporting.clean_address(raw_address) if raw_address.strip() else ""
+    if address:
+        draft.address = address
     _keep(ctx, draft)
     similar = await reporting.similar_households(ctx.conn, ctx.person.unit_code, name)
     if similar:
@@ -85,6 +89,9 @@ async def on_name(ctx: Context, text: str) -> None:
         ]
         options.append(ctx.choice("new", ctx.label("new_household")))
         ctx.say("report.similar", in_rows(options, 1))
+        return
+    if address:
+        _ask_skills(ctx, draft)
         return
     _ask_address(ctx, name)
 
@@ -97,7 +104,10 @@ def _ask_address(ctx: Context, name: str) -> None:
 async def on_pick_household(ctx: Context, value: str) -> None:
     draft = _draft(ctx)
     if value == "new":
-        _ask_address(ctx, draft.head_name)
+        if draft.address:
+            _ask_skills(ctx, draft)
+        else:
+            _ask_address(ctx, draft.head_name)
         return
     if value == "cancel":
         await _cancel(ctx)
@@ -105,10 +115,9 @@ async def on_pick_household(ctx: Context, value: str) -> None:
     if not value.startswith("h"):
         raise StaleChoice()
     household_id = record_id(value[1:])
-    household = await households.get(ctx.conn, household_id)
-    # Only a household of the member's own village (the options offered came from it).
-    if household is None or ctx.person is None or household.village_code != ctx.person.unit_code:
+    if ctx.person is None:
         raise StaleChoice()
+    household = await reporting.own_household(ctx.conn, ctx.person, household_id)
     draft.household_id, draft.head_name, draft.address = (
         household_id,
         household.head_name,
@@ -165,6 +174,24 @@ async def on_skills(ctx: Context, value: str) -> None:
         return
     if value != "done":
         raise StaleChoice()
+    await _skills_done(ctx, draft)
+
+
+async def on_skills_many(ctx: Context, values: list[str]) -> None:
+    """Several numbers typed at once ("1 3 7 8"): those are ticked and the list is done."""
+    draft = _draft(ctx)
+    for value in values:
+        if value.startswith("t:") and value[2:] in SKILL_ORDER:
+            draft.skills |= {value[2:]}
+        elif value == "all5":
+            draft.skills |= set(FIVE_SKILLS)
+        elif value != "done":
+            raise StaleChoice()
+    _keep(ctx, draft)
+    await _skills_done(ctx, draft)
+
+
+async def _skills_done(ctx: Context, draft: Draft) -> None:
     if not draft.skills:
         raise InvalidField(field="skills")
     # Counts only for what was toggled; a count whose toggle was removed goes back to 0.
@@ -193,7 +220,12 @@ async def _next_count(ctx: Context) -> None:
     ctx.state = "count"
     ctx.data["count_field"] = field
     numbers = [ctx.choice(str(n), str(n)) for n in range(0, 6)]
-    ctx.say("report.ask_count", [numbers], what=ctx.label(f"count_field.{field}"))
+    ctx.say(
+        "report.ask_count",
+        [numbers],
+        what=ctx.label(f"count_field.{field}"),
+        more=[ctx.label(f"count_field.{f}") for f in pending[1:]],
+    )
 
 
 async def _set_count(ctx: Context, raw: str) -> None:
@@ -207,7 +239,18 @@ async def _set_count(ctx: Context, raw: str) -> None:
 
 
 async def on_count_text(ctx: Context, text: str) -> None:
-    await _set_count(ctx, text)
+    """One count, or the counts still asked typed together in the order asked ("2 1")."""
+    values = text.replace(",", " ").replace(";", " ").split()
+    pending = [str(f) for f in ctx.data.get("pending", [])]
+    if len(values) <= 1 or len(values) != len(pending):
+        await _set_count(ctx, text)
+        return
+    draft = _draft(ctx)
+    for field, raw in zip(pending, values, strict=True):
+        draft.counts[field] = reporting.clean_count(raw, field, draft.size)
+    _keep(ctx, draft)
+    ctx.data["pending"] = []
+    await _next_count(ctx)
 
 
 async def on_proficient(ctx: Context, value: str) -> None:
@@ -368,4 +411,5 @@ flow = Flow(
         "count": on_count_text,
         "note": on_note,
     },
+    on_choices={"skills": on_skills_many},
 )

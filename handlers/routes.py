@@ -18,9 +18,10 @@ from handlers import (
     registration,
     report,
     team_admin,
+    web,
 )
 from handlers.context import Context
-from handlers.dispatcher import Command, Dispatcher, Step
+from handlers.dispatcher import Command, Dispatcher, Step, no_text
 from handlers.services.registry import Services
 
 EVERYONE = None
@@ -58,6 +59,7 @@ COMMANDS: list[Command] = [
     Command("thongbao", announce.start, roles.holders(roles.ANNOUNCE)),
     Command("cauhoi", guides_chat.review_questions, roles.holders(roles.REVIEW_QUESTIONS)),
     Command("lienket", linking.start, EVERYONE),
+    Command("web", web.start, roles.holders(roles.WEB)),
 ]
 ALIASES = {"trogiup": ("help",), "huy": ("cancel",), "dangky": ("join",)}
 
@@ -93,7 +95,7 @@ def _attachment_step(dispatcher: Dispatcher) -> Step:
         flow = dispatcher.flows.get(ctx.flow or "")
         step = flow.on_text.get(ctx.state or "") if flow else None
         if step is None:
-            ctx.say("help.unsupported")
+            no_text(ctx)
             return
         await step(ctx, text)
 
@@ -129,6 +131,7 @@ def build_dispatcher(services: Services) -> Dispatcher:
     dispatcher.action("yeucau", helpdesk.requests_page)
     dispatcher.action("nop", deliverables.from_reminder)
     dispatcher.action("nudge", deliverables.nudge)
+    dispatcher.action("webout", web.end_all)
     dispatcher.free_text = guides_chat.answer_question
     dispatcher.urgent_in_flow = guides_chat.urgent_in_flow
     dispatcher.attachment = _attachment_step(dispatcher)

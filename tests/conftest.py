@@ -86,3 +86,11 @@ async def app(database_url: str) -> AsyncIterator[App]:
     await reset(instance.db)
     yield instance
     await instance.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_paths() -> dict[str, str]:
+    """Debian's chromium and chromedriver, installed by the test set-up when missing."""
+    from tests.auxil.browser import chromium
+
+    return chromium()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -95,7 +96,14 @@ def test_what_each_role_may_do() -> None:
     assert roles.holders(roles.SEE_NAMES) == (roles.LEADER,)
     assert roles.holders(roles.PUBLISH_CONTACT) == (roles.LEADER,)
     officers = (roles.LEADER, roles.COMMUNE_OFFICER, roles.DISTRICT_OFFICER, roles.ADMIN)
-    for action in (roles.INVITE, roles.EXPORT, roles.MANAGE_PEOPLE, roles.FORGET, roles.ANNOUNCE):
+    for action in (
+        roles.INVITE,
+        roles.EXPORT,
+        roles.MANAGE_PEOPLE,
+        roles.FORGET,
+        roles.ANNOUNCE,
+        roles.WEB,
+    ):
         assert roles.holders(action) == officers, action
     assert roles.holders(roles.SEE_PROGRESS) == officers[1:]
     assert roles.holders(roles.HEAR_AS_MEMBER) == (*team, *officers[1:3])
@@ -129,3 +137,29 @@ def test_every_role_has_a_row_in_both_tables() -> None:
     assert set(roles.ROWS) == set(roles.PERMISSIONS)
     for role, row in roles.ROWS.items():
         assert roles.registered(role) == bool(row.unit_kinds), role
+
+
+def _role_literals(source: str) -> list[str]:
+    """String constants of `source` that are a role's name (a copy of the table's roles)."""
+    return [
+        node.value
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Constant) and node.value in roles.ROLES
+    ]
+
+
+def test_storage_takes_the_roles_from_core() -> None:
+    """db/ spells no role by name (db/schema.py's column default excepted): queries such as
+    the digest's team counts take their roles from core.roles, so a new role reaches them."""
+    found = {
+        str(path.relative_to(ROOT)): literals
+        for path in sorted((ROOT / "db").rglob("*.py"))
+        if "migrations" not in path.parts and path.name != "schema.py"
+        if (literals := _role_literals(path.read_text(encoding="utf-8")))
+    }
+    assert found == {}
+    assert _role_literals('people.c.role.in_(("member", "deputy", "leader"))') == [
+        "member",
+        "deputy",
+        "leader",
+    ]

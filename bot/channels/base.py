@@ -13,6 +13,10 @@ A send fails with one of these, and the outbox (bot/outbox.py) acts on which:
     |                 sender then pauses, a flood wait), else with exponential backoff
     +-- Blocked       the person blocked the bot or the chat is gone: never retried
     +-- Invalid       the platform refused the request itself: it will never succeed
+    +-- OutsideWindow the platform lets the bot write only within a window after the person's
+                      last message (Zalo OA): the outbox routes the notice to another chat of
+                      the person, or holds it until they write again, else gives it up as
+                      undeliverable; the row's last error says which
 
 Any other exception from a send is logged with its traceback and retried with backoff.
 """
@@ -36,9 +40,11 @@ __all__ = [
     "Channel",
     "DeliveryError",
     "Invalid",
+    "OutsideWindow",
     "Polling",
     "RetryLater",
     "SecretRule",
+    "SignedWebhook",
     "TokenRefused",
     "Webhooked",
 ]
@@ -74,6 +80,14 @@ class Invalid(DeliveryError):
     """The platform refused the request itself (bad request): it will never succeed."""
 
     def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+class OutsideWindow(DeliveryError):
+    """The person has not written within the platform's messaging window: this chat cannot be
+    written to until they do (not retried as such; see bot/outbox.py)."""
+
+    def __init__(self, message: str = "outside the messaging window") -> None:
         super().__init__(message, permanent=True)
 
 
@@ -126,6 +140,16 @@ class Webhooked(Protocol):
     async def receive(self, body: bytes) -> str | None:
         """Handle a pushed body (after the secret was checked); returns None when it was
         handled, else why it is a bad request."""
+        ...
+
+
+@runtime_checkable
+class SignedWebhook(Protocol):
+    """A webhooked channel whose platform signs each body (Zalo OA): checked after the body is
+    read and before ``receive``; a body that fails is refused (403) like a wrong secret."""
+
+    def signature_matches(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        """Whether the body carries a valid, fresh signature."""
         ...
 
 

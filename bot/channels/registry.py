@@ -52,6 +52,9 @@ class Webhook:
     secret: Callable[[Settings], str | None]
     token: Callable[[Settings], str]
     rule: SecretRule = VISIBLE_ASCII
+    # A secret the platform issues (Zalo OA's secret key) is taken as it is: its length and
+    # characters are the platform's business, and the bot never hands it over.
+    issued: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +110,17 @@ CHANNELS: tuple[ChannelType, ...] = (
             token=lambda s: s.zalo_bot_token or "",
         ),
     ),
+    ChannelType(
+        "zalo_oa",
+        configured=lambda s: bool(s.zalo_oa_app_id and s.zalo_oa_app_secret and s.zalo_oa_id),
+        open=opener("bot.channels.zalo_oa"),
+        webhook=Webhook(
+            url=lambda s: s.zalo_oa_webhook_url,
+            secret=lambda s: s.zalo_oa_secret_key,
+            token=lambda s: s.zalo_oa_app_secret or "",
+            issued=True,
+        ),
+    ),
     # Always there: `python -m bot chat` runs it; `notify send` prints its notices to stderr.
     ChannelType("local", configured=lambda s: True, open=opener("bot.channels.local")),
 )
@@ -129,18 +143,24 @@ def webhook_secrets(settings: Settings) -> dict[str, str]:
     A bad secret is refused even when that channel polls: it would be used as soon as its
     webhook URL is set.
     """
-    from bot.webhook import webhook_secret
+    from bot.webhook import WebhookSecretError, webhook_secret
 
-    return {
-        row.name: webhook_secret(
-            row.name,
-            row.webhook.secret(settings),
-            row.webhook.token(settings),
-            rule=row.webhook.rule,
+    secrets = {}
+    for row in configured(settings):
+        if row.webhook is None:
+            continue
+        secret = row.webhook.secret(settings)
+        if row.webhook.issued:
+            if not secret:
+                raise WebhookSecretError(
+                    f"{row.name.upper()}_SECRET_KEY is not set: copy it from the Zalo console."
+                )
+            secrets[row.name] = secret
+            continue
+        secrets[row.name] = webhook_secret(
+            row.name, secret, row.webhook.token(settings), rule=row.webhook.rule
         )
-        for row in configured(settings)
-        if row.webhook is not None
-    }
+    return secrets
 
 
 @dataclass

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.repos.people import LINKING_ORDER
 from db.schema import accounts, announcements, people, units
 
 
@@ -113,6 +114,6 @@ async def member_chats(
             )
         )
         .where(units.c.path.startswith(path, autoescape=True), people.c.role.in_(roles))
-        .order_by(people.c.id, accounts.c.linked_at, accounts.c.channel)
+        .order_by(people.c.id, *LINKING_ORDER)
     )
     return [(row.id, row.preferred_channel, row.channel, row.chat_id) for row in rows]

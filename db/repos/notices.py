@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from db.repos.people import LINKING_ORDER
 from db.schema import accounts, deliverables, outbox, people, units
 
 
 @dataclass(frozen=True, slots=True)
-class Recipient:
-    """A person who can be written to first: their unit and the chat to use."""
+class Candidate:
+    """A person a notice may go to: their unit, and every chat account they linked, oldest
+    link first. Which of those chats to write to is decided by handlers/services/reach.py."""
 
     person_id: int
     role: str
@@ -22,8 +24,8 @@ class Recipient:
     unit_path: str
     display_name: str | None
     position: str | None
-    channel: str
-    chat_id: str
+    preferred_channel: str | None
+    chats: tuple[tuple[str, str], ...]
 
 
 async def audience(
@@ -32,7 +34,7 @@ async def audience(
     *,
     undelivered: str | None = None,
     within: str | None = None,
-) -> list[Recipient]:
+) -> list[Candidate]:
     """People whose (role, unit kind) is one of `pairs` and who have a linked chat account.
 
     `undelivered`: leave out people whose unit has delivered that deadline.
@@ -60,7 +62,7 @@ async def audience(
             )
         )
         .where(sa.or_(*(sa.and_(people.c.role == r, units.c.kind == k) for r, k in wanted)))
-        .order_by(people.c.id, accounts.c.linked_at)
+        .order_by(people.c.id, *LINKING_ORDER)
     )
     if undelivered is not None:
         query = query.where(
@@ -71,23 +73,25 @@ async def audience(
         )
     if within is not None:
         query = query.where(units.c.path.startswith(within, autoescape=True))
-    chosen: dict[int, Recipient] = {}
+    found: dict[int, Candidate] = {}
     for row in await conn.execute(query):
-        current = chosen.get(row.id)
-        preferred = row.channel == row.preferred_channel
-        if current is None or (preferred and current.channel != row.preferred_channel):
-            chosen[row.id] = Recipient(
-                row.id,
-                row.role,
-                row.unit_code,
-                row.name,
-                row.path,
-                row.display_name,
-                row.position,
-                row.channel,
-                row.chat_id,
-            )
-    return list(chosen.values())
+        chat = (row.channel, row.chat_id)
+        current = found.get(row.id)
+        if current is not None:
+            found[row.id] = replace(current, chats=(*current.chats, chat))
+            continue
+        found[row.id] = Candidate(
+            row.id,
+            row.role,
+            row.unit_code,
+            row.name,
+            row.path,
+            row.display_name,
+            row.position,
+            row.preferred_channel,
+            (chat,),
+        )
+    return list(found.values())
 
 
 async def outbox_states(conn: AsyncConnection, keys: Iterable[str]) -> dict[str, str]:

@@ -135,3 +135,59 @@ async def counts(conn: AsyncConnection, key_prefix: str) -> dict[str, int]:
         )
     ).one()
     return {"sent": row.sent, "failed": row.failed, "pending": row.total - row.sent - row.failed}
+
+
+HELD = "held: "
+ROUTED = "routed: "
+UNDELIVERABLE = "undeliverable: "
+
+
+async def mark_failed(conn: AsyncConnection, row_id: int, now: datetime, error: str) -> None:
+    """Give a row up at once (``error`` says why: routed elsewhere, undeliverable…)."""
+    await conn.execute(
+        outbox.update()
+        .where(outbox.c.id == row_id)
+        .values(failed_at=now, last_error=error[:300], claimed_until=None)
+    )
+
+
+async def release_held(conn: AsyncConnection, channel: str, chat_id: str) -> int:
+    """Rows held for this chat (outside a messaging window) may go now; how many."""
+    result = await conn.execute(
+        outbox.update()
+        .where(
+            outbox.c.channel == channel,
+            outbox.c.chat_id == chat_id,
+            outbox.c.sent_at.is_(None),
+            outbox.c.failed_at.is_(None),
+            outbox.c.last_error.startswith(HELD),
+        )
+        .values(claimed_until=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def outcomes(conn: AsyncConnection, key_prefix: str) -> dict[str, int]:
+    """Of the rows with this key prefix: how many are held for a messaging window, routed to
+    another chat of the person, or undeliverable (what officers are shown beside the counts)."""
+    like = outbox.c.key.startswith(key_prefix, autoescape=True)
+    found = {"held": 0, "routed": 0, "undeliverable": 0}
+    for name, prefix, done in (
+        ("held", HELD, False),
+        ("routed", ROUTED, True),
+        ("undeliverable", UNDELIVERABLE, True),
+    ):
+        status = outbox.c.failed_at.is_not(None) if done else outbox.c.failed_at.is_(None)
+        found[name] = int(
+            (
+                await conn.execute(
+                    sa.select(sa.func.count()).where(
+                        like,
+                        status,
+                        outbox.c.sent_at.is_(None),
+                        outbox.c.last_error.startswith(prefix),
+                    )
+                )
+            ).scalar_one()
+        )
+    return found

@@ -64,6 +64,20 @@ async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> P
     return _person(row) if row else None
 
 
+async def by_chat(conn: AsyncConnection, channel: str, chat_id: str) -> Person | None:
+    """The person whose account on ``channel`` talks in ``chat_id`` (private chats)."""
+    row = (
+        await conn.execute(
+            sa.select(*_COLUMNS)
+            .select_from(_PEOPLE)
+            .join(accounts, accounts.c.person_id == people.c.id)
+            .where(accounts.c.channel == channel, accounts.c.chat_id == chat_id)
+            .limit(1)
+        )
+    ).first()
+    return _person(row) if row else None
+
+
 async def get(conn: AsyncConnection, person_id: int) -> Person | None:
     row = (await conn.execute(_GET, {"person_id": person_id})).first()
     return _person(row) if row else None
@@ -134,9 +148,16 @@ async def update(conn: AsyncConnection, person_id: int, **values: Any) -> None:
     await conn.execute(people.update().where(people.c.id == person_id).values(**values))
 
 
+# The order a person's accounts are listed in: oldest link first (ties: by channel, account).
+LINKING_ORDER = (accounts.c.linked_at, accounts.c.channel, accounts.c.external_id)
+
+
 async def accounts_of(conn: AsyncConnection, person_id: int) -> list[tuple[str, str]]:
+    """(channel, chat id) of every account the person linked, in LINKING_ORDER."""
     rows = await conn.execute(
-        sa.select(accounts.c.channel, accounts.c.chat_id).where(accounts.c.person_id == person_id)
+        sa.select(accounts.c.channel, accounts.c.chat_id)
+        .where(accounts.c.person_id == person_id)
+        .order_by(*LINKING_ORDER)
     )
     return [(row.channel, row.chat_id) for row in rows]
 

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from core import roles
 from db.schema import (
     accounts,
     audit_log,
@@ -183,7 +184,7 @@ async def erase_person(conn: AsyncConnection, person_id: int) -> tuple[str | Non
     await conn.execute(
         people.update()
         .where(people.c.id == person_id)
-        .values(display_name=None, role="resident", position=None, preferred_channel=None)
+        .values(display_name=None, role=roles.RESIDENT, position=None, preferred_channel=None)
     )
     return name, unlinked.rowcount
 

@@ -66,3 +66,16 @@ async def replies_of(conn: AsyncConnection, channel: str, chat_id: str, key: str
         _REPLIES_OF, {"channel": channel, "chat_id": chat_id, "update_key": key}
     )
     return result.scalar_one_or_none()
+
+
+async def last_inbound(conn: AsyncConnection, channel: str, chat_id: str) -> datetime | None:
+    """When this chat last sent something that was handled (None: not within the ledger's
+    retention). Messaging windows (Zalo OA) are counted from it."""
+    result = await conn.execute(
+        sa.select(processed_updates.c.processed_at)
+        .where(processed_updates.c.channel == channel, processed_updates.c.chat_id == chat_id)
+        .order_by(processed_updates.c.processed_at.desc())
+        .limit(1)
+    )
+    value: datetime | None = result.scalar_one_or_none()
+    return value

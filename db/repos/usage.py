@@ -30,21 +30,39 @@ class Usage:
         return self.proactive + self.answered
 
 
-async def since(conn: AsyncConnection, channel: str, start: datetime) -> Usage:
+async def since(
+    conn: AsyncConnection, channel: str, start: datetime, *, chat_prefix: str | None = None
+) -> Usage:
+    """The channel's use since ``start``; with ``chat_prefix``, only chats whose id starts with
+    it (one Zalo OA of several: its chats are ``"<oa_id>:<user>"``)."""
+
+    def chats_of(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+        if chat_prefix is None:
+            return sa.true()
+        return column.startswith(chat_prefix, autoescape=True)
+
     proactive = (
         await conn.execute(
-            sa.select(sa.func.count()).where(outbox.c.channel == channel, outbox.c.sent_at >= start)
+            sa.select(sa.func.count()).where(
+                outbox.c.channel == channel, outbox.c.sent_at >= start, chats_of(outbox.c.chat_id)
+            )
         )
     ).scalar_one()
     answered = (
         await conn.execute(
             sa.select(sa.func.count()).where(
-                processed_updates.c.channel == channel, processed_updates.c.processed_at >= start
+                processed_updates.c.channel == channel,
+                processed_updates.c.processed_at >= start,
+                chats_of(processed_updates.c.chat_id),
             )
         )
     ).scalar_one()
     chats = (
-        await conn.execute(sa.select(sa.func.count()).where(conversations.c.channel == channel))
+        await conn.execute(
+            sa.select(sa.func.count()).where(
+                conversations.c.channel == channel, chats_of(conversations.c.chat_id)
+            )
+        )
     ).scalar_one()
     return Usage(proactive=proactive, answered=answered, chats=chats)
 

@@ -128,6 +128,9 @@ class Guide:
     steps: tuple[Step, ...]
     facts: tuple[Fact, ...] = ()
     review_by: dt.date | None = None
+    after_urgent_step: int = 1
+    """The step shown, without the introduction, right after the urgent first reply
+    (front matter `after_urgent_step`): the steps before it say what that reply already said."""
 
     @property
     def category_label(self) -> str:
@@ -307,6 +310,17 @@ def parse_guide(path: Path, *, require_provenance: bool = False) -> Guide:
     if review_by is not None and review_by <= verified:
         raise GuideFormatError(path, "'review_by' must be after 'verified'", "review_by")
     facts = _facts(path, meta, intro, steps, verified)
+    after_urgent = meta.get("after_urgent_step", 1)
+    if (
+        not isinstance(after_urgent, int)
+        or isinstance(after_urgent, bool)
+        or not 1 <= after_urgent <= len(steps)
+    ):
+        raise GuideFormatError(
+            path,
+            f"after_urgent_step must be a step number from 1 to {len(steps)}",
+            "after_urgent_step",
+        )
     if require_provenance and not facts:
         raise GuideFormatError(path, "'facts' is missing: list each claim with its source", "facts")
     if require_provenance and review_by is None:
@@ -324,6 +338,7 @@ def parse_guide(path: Path, *, require_provenance: bool = False) -> Guide:
         steps=steps,
         facts=facts,
         review_by=review_by,
+        after_urgent_step=after_urgent,
     )
 
 

@@ -90,10 +90,11 @@ class Tuning:
     max_alternatives: int = 2
     # with authored examples (the hybrid): weight of the classifier against the lexical
     # score, the least combined score that is an answer, the most "no guide" probability
-    # that still is one, and the classifier's regularisation
-    learnt_weight: float = 0.5
+    # that still is one, and the classifier's regularisation (chosen on the dev set, 5-fold
+    # cross-validation and fresh authored sets, never on the holdout: README "Guide search")
+    learnt_weight: float = 0.7
     min_combined: float = 0.25
-    max_none: float = 0.5
+    max_none: float = 0.4
     classifier_c: float = 8.0
     # an answer below this score is "low confidence" for content editors (/cauhoi, questions)
     low_confidence: float = 0.5

@@ -1,4 +1,5 @@
-"""Accounts the shell creates directly: the first admin, and local-chat personas."""
+"""Chat accounts: who writes from one, and the accounts the shell creates directly (the first
+admin, local-chat personas)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,11 @@ from core import roles
 from core.errors import InvalidField, UnknownUnit
 from db.models import Person
 from db.repos import people, units
+
+
+async def who(conn: AsyncConnection, channel: str, external_id: str) -> Person | None:
+    """The person this channel account belongs to (None: nobody has linked it)."""
+    return await people.by_account(conn, channel, external_id)
 
 
 async def grant_admin(

@@ -129,11 +129,17 @@ async def confirm(
 async def delivery(
     conn: AsyncConnection, sender: Person, limit: int = 5
 ) -> list[tuple[Announcement, dict[str, int]]]:
-    """The sender's latest announcements with their sent / failed / pending counts."""
-    return [
-        (item, await outbox.counts(conn, f"announce:{item.id}:"))
-        for item in await repo.recent_sent_by(conn, sender.id, limit)
-    ]
+    """The sender's latest announcements with their sent / failed / pending counts, and of
+    those: held for a messaging window, routed to the person's other chat (not counted as
+    failed), undeliverable outside the window (bot/outbox.py)."""
+    found = []
+    for item in await repo.recent_sent_by(conn, sender.id, limit):
+        prefix = f"announce:{item.id}:"
+        counts = await outbox.counts(conn, prefix)
+        outcomes = await outbox.outcomes(conn, prefix)
+        counts["failed"] -= outcomes["routed"]
+        found.append((item, {**counts, **outcomes}))
+    return found
 
 
 # --- residents following a village or commune (/theodoi, /botheodoi) ---------------------------

@@ -9,16 +9,26 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import roles
+from core.errors import NotAllowed
 from db.models import Person, Unit
 from db.repos import deliverables as repo
-from db.repos import notices as notices_repo
 from db.repos import people, units
-from db.repos.notices import Recipient
+from db.repos.deliverables import Deliverable
+from handlers.services import reach
 from handlers.services.plan import Deadline, Plan
+from handlers.services.reach import Recipient
 
 # The positions a consolidated village team should have (plan §IV.1.2); others are optional.
 REQUIRED_POSITIONS = tuple(p for p in roles.POSITIONS if p not in ("telecom", "other"))
 _KIND_DEPTH = {"province": 0, "district": 1, "commune": 2, "village": 3}
+
+
+async def own_unit(conn: AsyncConnection, person: Person | None) -> Unit:
+    """The unit a person delivers for and follows progress in (NotAllowed without one)."""
+    unit = await units.get(conn, person.unit_code) if person and person.unit_code else None
+    if unit is None:
+        raise NotAllowed(action="stats_area")
+    return unit
 
 
 def deadlines_for(plan: Plan, role: str, unit_kind: str) -> list[Deadline]:
@@ -52,6 +62,31 @@ async def roster(conn: AsyncConnection, village: Unit) -> Roster:
     ordered = {p: by_position[p] for p in roles.POSITIONS if p in by_position}
     missing = [p for p in REQUIRED_POSITIONS if p not in by_position]
     return Roster(village, members, ordered, missing)
+
+
+async def delivered(conn: AsyncConnection, deadline: Deadline, unit: Unit) -> Deliverable | None:
+    """What the unit handed in for the deadline, if it did."""
+    return await repo.get(conn, deadline.key, unit.code)
+
+
+async def delivered_keys(conn: AsyncConnection, deadlines: list[Deadline], unit: Unit) -> set[str]:
+    """The keys of those deadlines the unit has delivered."""
+    return {d.key for d in deadlines if await repo.get(conn, d.key, unit.code) is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class AreaRosters:
+    """The villages of an area (a commune, a district…) and which of them confirmed their
+    roster for a deadline."""
+
+    villages: list[Unit]
+    confirmed: dict[str, Deliverable]
+
+
+async def area_rosters(conn: AsyncConnection, deadline: Deadline, unit: Unit) -> AreaRosters:
+    villages = await units.subtree(conn, unit, kind="village")
+    confirmed = await repo.for_units(conn, deadline.key, [v.code for v in villages])
+    return AreaRosters(villages, confirmed)
 
 
 async def record(
@@ -125,4 +160,4 @@ async def laggards(
 ) -> list[Recipient]:
     """The people who must deliver `deadline` at `level` inside `area` and have not."""
     pairs = [(role, lvl) for role, lvl in deadline.audience if lvl == level]
-    return await notices_repo.audience(conn, pairs, undelivered=deadline.key, within=area.path)
+    return await reach.audience(conn, pairs, undelivered=deadline.key, within=area.path)

@@ -15,6 +15,7 @@ from core.errors import (
     InviteExpired,
     InviteNotFound,
     NotAllowed,
+    StaleChoice,
     UnknownUnit,
 )
 from db.models import Invite, Person, Unit
@@ -24,6 +25,9 @@ from db.repos import audit, invites, people, units
 _ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 MAX_USES = 200
+# What /moi and the dashboard offer: how many people a code serves, and how long it lasts.
+OFFERED_USES = (1, 5, 10, 30)
+OFFERED_EXPIRY = timedelta(days=7)
 
 
 class InviteRevoked(DomainError):
@@ -67,6 +71,14 @@ async def check_scope(conn: AsyncConnection, inviter: Person | None, role: str, 
     own = await units.get(conn, inviter.unit_code or "")
     if own is None or not own.contains(unit):
         raise NotAllowed(action="invite_area")
+
+
+async def units_for(conn: AsyncConnection, inviter: Person, role: str) -> list[Unit]:
+    """The units of the inviter's own area that `role` can be bound to (/moi, the dashboard)."""
+    own = await units.get(conn, inviter.unit_code or "")
+    if own is None:
+        raise NotAllowed(action="invite_area")
+    return [u for u in await units.subtree(conn, own) if roles.fits_unit(role, u.kind)]
 
 
 async def create(
@@ -177,6 +189,14 @@ async def redeem(
         now=now,
     )
     return Joined(person, unit, linked_existing=False)
+
+
+async def set_position(conn: AsyncConnection, person: Person, position: str) -> None:
+    """The team position a new member picks after joining (StaleChoice unless it is one of
+    core.roles.POSITIONS, the options offered)."""
+    if position not in roles.POSITIONS:
+        raise StaleChoice()
+    await people.update(conn, person.id, position=position)
 
 
 def parse_duration(raw: str) -> timedelta:

@@ -36,6 +36,17 @@ async def commune_villages(
     return commune, villages
 
 
+async def scoped_commune(conn: AsyncConnection, root: str, scope: str | None) -> str | None:
+    """The commune an account is bound to (``Incoming.scope``), when it is one directly under
+    ``root`` with villages; else None (ask which commune)."""
+    if not scope:
+        return None
+    commune = await units.get(conn, scope)
+    if commune is None or commune.parent_code != root:
+        return None
+    return commune.code if await units.children(conn, commune.code) else None
+
+
 async def in_area(
     conn: AsyncConnection, person: Person | None, wanted: str | None, action: str, *, denied: str
 ) -> Unit:

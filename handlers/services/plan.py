@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+from core import roles
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -45,11 +47,11 @@ def _audience(raw: Any, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str
 
 
 # Who gets the campaign's morning brief and evening digest unless the plan says otherwise.
-BRIEF_AUDIENCE = (("member", "village"), ("deputy", "village"), ("leader", "village"))
+BRIEF_AUDIENCE = ((roles.MEMBER, "village"), (roles.DEPUTY, "village"), (roles.LEADER, "village"))
 DIGEST_AUDIENCE = (
-    ("leader", "village"),
-    ("commune_officer", "commune"),
-    ("district_officer", "district"),
+    (roles.LEADER, "village"),
+    (roles.COMMUNE_OFFICER, "commune"),
+    (roles.DISTRICT_OFFICER, "district"),
 )
 
 

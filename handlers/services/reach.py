@@ -1,21 +1,25 @@
 """Where to reach a person, and notices to other people's chats.
 
-`reach(person)` is the one answer to "which chat do we write to": the first linked account on
-their preferred channel, else their first linked account. `notify_chat` queues a message in the outbox within the caller's transaction; the outbox sender delivers it after
-commit.
+`choose` is the one rule for "which chat do we write to": the first linked account (oldest
+link first) on the person's preferred channel, else their first linked account. `reach` applies
+it to one person, `audience` to everyone a plan notice goes to, and the announcements apply it
+to an area's members; the repositories only list the linked accounts, in linking order.
+`notify_chat` queues a message in the outbox within the caller's transaction; the outbox
+sender delivers it after commit.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.events import Reply
 from db.models import Person
-from db.repos import conversations, outbox, people
+from db.repos import conversations, notices, outbox, people
+from db.repos.notices import Candidate
 
 Chat = tuple[str, str]  # (channel, chat id)
 
@@ -40,6 +44,53 @@ async def reach_id(conn: AsyncConnection, person_id: int) -> Chat | None:
     """The chat to reach the person with this id on (None: unknown, or no linked account)."""
     person = await people.get(conn, person_id)
     return await reach(conn, person) if person is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A person who can be written to first: their unit and the chat `choose` picked."""
+
+    person_id: int
+    role: str
+    unit_code: str
+    unit_name: str
+    unit_path: str
+    display_name: str | None
+    position: str | None
+    channel: str
+    chat_id: str
+
+
+def _recipient(candidate: Candidate) -> Recipient | None:
+    chat = choose(candidate.preferred_channel, candidate.chats)
+    if chat is None:
+        return None
+    return Recipient(
+        candidate.person_id,
+        candidate.role,
+        candidate.unit_code,
+        candidate.unit_name,
+        candidate.unit_path,
+        candidate.display_name,
+        candidate.position,
+        *chat,
+    )
+
+
+async def audience(
+    conn: AsyncConnection,
+    pairs: Iterable[tuple[str, str]],
+    *,
+    undelivered: str | None = None,
+    within: str | None = None,
+) -> list[Recipient]:
+    """Everyone whose (role, unit kind) is one of `pairs`, each on the chat `choose` picks.
+
+    `undelivered`: leave out people whose unit has delivered that deadline's deliverable.
+    `within`: only units inside the area with this path.
+    """
+    found = await notices.audience(conn, pairs, undelivered=undelivered, within=within)
+    return [r for r in map(_recipient, found) if r is not None]
 
 
 async def notify_chat(

@@ -24,6 +24,8 @@ class Services:
     guides: GuideLibrary
     search: GuideSearch
     telegram_username: str | None = None
+    # Where the officials' dashboard is served (WEB_BASE_URL); None: no dashboard, /web says so.
+    web_base_url: str | None = None
     retention: Policy = field(default_factory=Policy)
     # Set when a handler queues an outbox message, so senders in this process wake at once.
     outbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)

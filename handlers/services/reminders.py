@@ -21,10 +21,10 @@ from core.events import Choice, Reply
 from db.models import Person
 from db.repos import notices as repo
 from db.repos import outbox
-from db.repos.notices import Recipient
-from handlers.services import notices, stats
+from handlers.services import notices, reach, stats
 from handlers.services.digest import digest_text
 from handlers.services.notices import Occurrence
+from handlers.services.reach import Recipient
 
 if TYPE_CHECKING:
     from handlers.services.registry import Services
@@ -131,7 +131,7 @@ async def candidates(conn: AsyncConnection, services: Services, now: datetime) -
     found: list[Notice] = []
     for occurrence in notices.due(services.plan, now):
         deadline = occurrence.deadline
-        recipients = await repo.audience(
+        recipients = await reach.audience(
             conn, occurrence.audience, undelivered=deadline.key if deadline else None
         )
         for recipient in recipients:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import figures, roles
-from core.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound
+from core.errors import EditWindowClosed, InvalidField, NotAllowed, ReportNotFound, StaleChoice
 from core.text import fold, has_control_chars, tidy, tidy_lines
 from db.models import Household, Person, Visit
 from db.repos import audit, households, stats, units, visits
@@ -139,6 +139,15 @@ class Recorded:
 
 
 # --- households ----------------------------------------------------------------------------
+async def own_household(conn: AsyncConnection, member: Person, household_id: int) -> Household:
+    """A household of the member's own village (StaleChoice otherwise: the households offered
+    to pick from all came from it)."""
+    household = await households.get(conn, household_id)
+    if household is None or household.village_code != member.unit_code:
+        raise StaleChoice()
+    return household
+
+
 async def similar_households(conn: AsyncConnection, village: str, name: str) -> list[Household]:
     return await households.similar(conn, village, fold(name))
 

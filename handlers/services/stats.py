@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -62,3 +63,8 @@ async def for_many(conn: AsyncConnection, plan: Plan, wanted: list[Unit]) -> lis
     """The contract for each of the given units (one read of the aggregates), in that order."""
     rows = await stats.for_units(conn, [unit.code for unit in wanted])
     return [with_targets(_figures(unit, rows.get(unit.code, {})), plan) for unit in wanted]
+
+
+def as_json(figures: dict[str, Any]) -> str:
+    """The contract as `python -m bot stats --json` prints it (and the dashboard's API serves)."""
+    return json.dumps(figures, ensure_ascii=False, indent=None, default=str)

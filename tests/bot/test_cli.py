@@ -258,3 +258,38 @@ def test_people_invite_and_privacy_commands_refuse_in_vietnamese(db_url: str) ->
     assert json.loads(ok(bot(db_url, "invite", "list", "--json"))) == []
     pruned = json.loads(ok(bot(db_url, "privacy", "prune", "--json")))
     assert set(pruned) >= {"help_anonymised", "help_expired", "conversations", "ledger"}
+
+
+# --- zalo-oa ---------------------------------------------------------------------------------
+def test_zalo_oa_token_is_read_from_stdin_stored_once_and_never_printed(
+    db_url: str, tmp_path: Path
+) -> None:
+    env = {"ZALO_OA_ID": "111", "ZALO_OA_UNIT": "duc-chanh", "ZALO_OA_ACCOUNTS": "222=duc-hiep"}
+
+    def token(oa_id: str, value: str) -> subprocess.CompletedProcess[str]:
+        environment = {
+            key: v
+            for key, v in os.environ.items()
+            if not key.startswith(("TELEGRAM_", "ZALO_")) and key != "DATABASE_URL"
+        }
+        environment.update(DATABASE_URL=db_url, **env)
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "zalo-oa", "token", oa_id],
+            cwd=ROOT,
+            env=environment,
+            input=value + "\n",
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=120,
+        )
+
+    assert ok(token("222", "rt-secret-222")) == "OA 222: refresh token stored\n"
+    assert ok(token("222", "rt-secret-222")) == "OA 222: that token was stored before\n"
+    status = ok(bot(db_url, "zalo-oa", "status", **env)).splitlines()
+    assert status == [
+        "111\tduc-chanh\tno token stored\tthis month: 0 notices, 0 answered, 0 chats",
+        "222\tduc-hiep\trefresh token stored, no access token yet\t"
+        "this month: 0 notices, 0 answered, 0 chats",
+    ]
+    assert "rt-secret" not in "\n".join(status)

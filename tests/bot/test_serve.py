@@ -103,3 +103,57 @@ async def test_a_rejected_zalo_token_is_never_printed(tmp_path: Path) -> None:
     assert "ZALO_BOT_TOKEN was refused by Zalo" in output
     assert "rejected-zalo-token" not in output and "1122334455" not in output
     assert "Traceback" not in output
+
+
+async def test_web_base_url_serves_the_dashboard_while_telegram_polls(tmp_path: Path) -> None:
+    """No webhook at all: with WEB_BASE_URL set, `run` still opens the HTTP server."""
+    import signal
+    import socket
+
+    import aiohttp
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    environment = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_", "WEB_")) and key != "DATABASE_URL"
+    }
+    async with FakeTelegram() as fake:
+        environment.update(
+            DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
+            TELEGRAM_TOKEN=fake.token,
+            TELEGRAM_BASE_URL=fake.base_url,
+            TELEGRAM_RATE_LIMIT="0",
+            WEB_BASE_URL="https://bot.example.vn",
+            WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            cwd=ROOT,
+            env=environment,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            status = None
+            async with aiohttp.ClientSession() as client:
+                for _ in range(300):  # at most 30 s for the bot to start
+                    try:
+                        async with client.get(f"http://127.0.0.1:{port}/dang-nhap") as page:
+                            status = page.status
+                            text = await page.text()
+                            break
+                    except aiohttp.ClientConnectionError:
+                        await asyncio.sleep(0.1)
+            assert status == 401
+            assert "/web" in text
+        finally:
+            process.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.wait_for(process.communicate(), 30)
+    assert "Traceback" not in output.decode()

@@ -170,6 +170,41 @@ async def test_a_step_that_was_never_offered_is_stale(app: App) -> None:
     assert "Nút này đã cũ" in resident.text
 
 
+# -- urgent help first, without the same steps twice -------------------------------------------
+
+OTP_GIVEN = "tui lỡ đọc mã OTP cho người gọi điện xưng ngân hàng"
+
+
+async def test_on_zalo_danger_now_costs_two_messages_and_never_the_same_steps_twice(
+    app: App,
+) -> None:
+    act_now = guide(app, "safety-act-now")
+    resident = Chat(app, "r-zalo-urgent", channel="zalo")
+    replies = await resident.send(OTP_GIVEN)
+    sent = [piece for reply in replies for piece in as_texts(reply, ZALO)]
+    assert len(sent) == 2
+    urgent, steps = (plain(r.text) for r in replies)
+    assert urgent == plain(app.services.texts.render("urgent.now"))  # exact: test_urgent.py
+    assert steps == (
+        f"{act_now.title}\n\nBước 3/9: Lỡ đưa mã OTP, mật khẩu, số thẻ\n{act_now.steps[2].text}"
+    )
+    # the introduction and the first two steps repeat the urgent reply: left out
+    assert act_now.intro not in steps
+    assert act_now.steps[0].text not in steps
+    assert act_now.steps[1].text not in steps
+
+
+async def test_the_act_now_guide_opened_from_the_menu_keeps_its_introduction(app: App) -> None:
+    act_now = guide(app, "safety-act-now")
+    resident = Chat(app, "r-menu-act-now")
+    await resident.send("/chude")
+    await resident.press("An toàn trên mạng")
+    replies = await resident.press(act_now.title)
+    assert plain(replies[0].text) == (
+        f"{act_now.title}\n{act_now.intro}\n\nBước 1/9: Dừng lại ngay\n{act_now.steps[0].text}"
+    )
+
+
 # -- browsing by category -----------------------------------------------------------------------
 
 

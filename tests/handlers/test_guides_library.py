@@ -138,6 +138,14 @@ def test_load_parses_fields_and_skips_readme_and_underscore_files(tmp_path: Path
     assert guide.intro == "Lời mở đầu."
     assert [s.title for s in guide.steps] == ["1. Bước một", "2. Bước hai"]
     assert guide.steps[1].text == "Rồi thế kia."
+    assert guide.after_urgent_step == 1
+    (tmp_path / "demo.md").write_text(
+        GOOD.format(id="demo").replace("verified:", "after_urgent_step: 2\nverified:"),
+        encoding="utf-8",
+    )
+    again = GuideLibrary.load(tmp_path).get("demo")
+    assert again is not None
+    assert again.after_urgent_step == 2
 
 
 @pytest.mark.parametrize(
@@ -153,6 +161,12 @@ def test_load_parses_fields_and_skips_readme_and_underscore_files(tmp_path: Path
         pytest.param("## ", "### ", "step", id="step"),
         pytest.param("title: Cài ứng dụng\n", "", "title", id="title"),
         pytest.param("aliases:", "aliases: [\n", "YAML", id="YAML"),
+        pytest.param(
+            "verified:", "after_urgent_step: 3\nverified:", "after_urgent_step", id="start past end"
+        ),
+        pytest.param(
+            "verified:", "after_urgent_step: two\nverified:", "after_urgent_step", id="start text"
+        ),
     ],
 )
 def test_bad_files_raise_a_named_error(tmp_path: Path, old: str, new: str, reason: str) -> None:
@@ -386,6 +400,12 @@ def test_the_urgent_guides_say_what_to_do_in_the_first_message(library: GuideLib
     first = act_now.intro
     for must in ("không chuyển thêm tiền", "tổng đài ngân hàng", "113", "Công an xã"):
         assert must in first, must
+    # after the urgent reply (which says the same), the chat starts at the step after those
+    assert act_now.after_urgent_step == 3
+    assert [s.title for s in act_now.steps[:2]] == [
+        "1. Dừng lại ngay",
+        "2. Gọi ngay tổng đài ngân hàng",
+    ]
 
 
 def test_every_guide_a_step_points_to_exists(library: GuideLibrary) -> None:

@@ -176,6 +176,9 @@ SAMPLES: dict[str, Any] = {
             "sent": 40,
             "pending": 2,
             "failed": 1,
+            "held": 1,
+            "routed": 3,
+            "undeliverable": 1,
         }
     ]
     * 3,
@@ -194,6 +197,7 @@ SAMPLES: dict[str, Any] = {
     "members": 6,
     "minutes": 15,
     "missing": ["Công an viên", "Giáo viên"],
+    "more": ["kích hoạt định danh", "cài Công dân Quảng Ngãi"],
     "n": 12,
     "name": "Nguyễn Văn An",
     "names": True,

@@ -80,23 +80,71 @@ def test_a_bad_rules_file_is_named(tmp_path: Path) -> None:
         UrgentDetector({"safety-act-now": ["(unclosed"]})
 
 
+URGENT_NOW = """⚠️ Bác làm ngay mấy việc này ạ:
+1. Dừng lại: cúp máy, không chuyển thêm tiền, không đọc thêm mã OTP, mật khẩu hay số thẻ cho ai.
+2. Gọi ngay tổng đài ngân hàng của bác để khóa tài khoản, chặn giao dịch. Số tổng đài in ở mặt \
+sau thẻ, hoặc trong ứng dụng của chính ngân hàng; không gọi số người lạ đưa.
+3. Bị đe dọa, gặp nguy hiểm: gọi 113 (một – một – ba), miễn phí.
+4. Giữ lại tin nhắn, số điện thoại, biên lai chuyển tiền. Không xóa gì cả.
+5. Sau đó đến Công an xã trình báo.
+Cần người giúp ngay, bác bấm “Nhờ Tổ giúp” ạ."""
+"""The urgent first reply as the resident reads it (content/messages/vi.yaml `urgent.now`)."""
+
+ACT_NOW_STEP_3 = """Vừa chuyển tiền cho kẻ gian hoặc lỡ đưa mã OTP, mật khẩu — làm ngay
+
+Bước 3/9: Lỡ đưa mã OTP, mật khẩu, số thẻ
+Ai có mã OTP hay mật khẩu của bác là có thể vào tài khoản và rút tiền. Bác làm ngay:
+- gọi tổng đài ngân hàng (số in ở mặt sau thẻ) để khóa tài khoản, khóa thẻ;
+- đổi mật khẩu ứng dụng ngân hàng, Zalo, Facebook, VNeID nếu đã lỡ đưa;
+- không đọc thêm mã nào nữa, dù họ nói "gửi nhầm mã".
+
+Nếu bác vừa cài ứng dụng lạ theo lời người gọi, xem ngay hướng dẫn "Điện thoại bị điều khiển \
+sau khi cài ứng dụng hay bấm đường link — làm ngay"."""
+"""What follows it for safety-act-now: the guide's title and its third step, since the
+introduction and steps 1-2 say what the urgent reply already said."""
+
+
 @pytest.mark.parametrize("message", MUST_TRIGGER)
 async def test_the_first_reply_says_what_to_do_now_then_a_guide(app: App, message: str) -> None:
     resident = Chat(app, f"r-urgent-{MUST_TRIGGER.index(message)}")
     replies = await resident.send(message)
     assert len(replies) == 2, [plain(r.text) for r in replies]
     first, second = replies
-    assert is_urgent_steps(first)
-    assert any("Nhờ Tổ giúp" in c.label for c in first.flat_choices())
-    # then the steps of a safety guide, with the team offered again
-    shown = plain(second.text).splitlines()[0]
-    safety = {g.title: g for g in app.services.guides.by_category("safety")}
-    assert shown in safety
-    assert "Bước 1/" in plain(second.text)
-    assert any("Nhờ Tổ giúp" in c.label for c in second.flat_choices())
+    assert plain(first.text) == URGENT_NOW
+    assert [c.label for c in first.flat_choices()] == ["🙋 Nhờ Tổ giúp"]
+    # then the guide, not repeating the same steps: no introduction, from step 3
+    assert plain(second.text) == ACT_NOW_STEP_3
+    assert [c.label for c in second.flat_choices()] == [
+        "⬅️ Quay lại",
+        "Tiếp ➡️",
+        "📚 Các chủ đề",
+        "🙋 Nhờ Tổ giúp",
+    ]
     async with app.db.read() as conn:
         rows = await questions.unanswered(conn, None, kinds=("urgent",))
     assert any(r["text"] == message for r in rows)
+
+
+async def test_back_from_the_urgent_guide_shows_the_steps_left_out(app: App) -> None:
+    resident = Chat(app, "r-urgent-back")
+    await resident.send(MUST_TRIGGER[0])
+    replies = await resident.press("⬅️ Quay lại")
+    text = plain(replies[-1].text)
+    assert text.startswith("Bước 2/9: Gọi ngay tổng đài ngân hàng\n")
+
+
+async def test_after_the_urgent_reply_a_guide_comes_without_its_introduction(app: App) -> None:
+    resident = Chat(app, "r-urgent-account")
+    replies = await resident.send("zalo bi hack roi, no nhan tin muon tien ban be")
+    assert len(replies) == 2, [plain(r.text) for r in replies]
+    assert plain(replies[0].text) == URGENT_NOW
+    guide = app.services.guides.get("safety-account-hijacked")
+    assert guide is not None
+    step = guide.steps[0]
+    assert plain(replies[1].text) == (
+        f"{guide.title}\n\nBước 1/{len(guide.steps)}: Báo ngay cho người thân,"
+        f" bạn bè bằng cách khác\n{step.text}"
+    )
 
 
 async def test_the_team_button_starts_a_help_request(app: App) -> None:
