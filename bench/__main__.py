@@ -9,6 +9,7 @@ BENCHMARKS = {
     "report": "bench.report",
     "ask": "bench.ask",
     "stats": "bench.stats",
+    "scale": "bench.scale",
     "messages": "bench.messages",
 }
 

@@ -45,7 +45,11 @@ class App:
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True) -> App:
         """Open the database (applying migrations), load content, wire the handlers."""
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+        )
         if migrate:
             await db.upgrade()
         plan = Plan.load(settings.plan_file)

@@ -22,6 +22,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
+    # PostgreSQL connections per worker process: kept open, and opened on top under a burst.
+    # Workers x (pool + overflow) must stay under the server's max_connections (README).
+    db_pool_size: Annotated[int, Field(ge=1)] = 10
+    db_max_overflow: Annotated[int, Field(ge=0)] = 20
     telegram_token: str | None = None
     telegram_base_url: str | None = None
     telegram_bot_username: str | None = None

@@ -2,7 +2,11 @@
 
 The channels come from the table in bot/channels/registry.py; they run side by side in one
 process. Each polls, unless its webhook URL is set: then the webhook is registered with its
-secret at start and one HTTP server (WEBHOOK_LISTEN) receives every such channel's updates.
+secret at start and one HTTP server (WEBHOOK_LISTEN) receives every such channel's updates,
+with /healthz and /readyz for the load balancer (bot/webhook.py). On SIGTERM the server stops
+taking requests, finishes those in flight, then senders and channels close: an update that
+was answered 200 was committed; one cut off is retried by the platform (the update ledger
+makes that retry a no-op if it had committed).
 With WEB_BASE_URL set, that server starts in any case and serves the officials' dashboard too.
 Settings are checked before anything is opened: a webhook secret under 16 characters stops the
 process with a message naming the setting (see bot/webhook.py); a refused token stops it with a
@@ -61,7 +65,7 @@ async def serve(app: App) -> None:
             stop.set()
 
     try:
-        endpoints = Endpoints(trusted_proxies=proxies)
+        endpoints = Endpoints(trusted_proxies=proxies, ready=app.db.ping)
         rows = registry.served(app.settings)
         try:
             channels = await registry.open_channels(app, rows)

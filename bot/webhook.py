@@ -1,6 +1,12 @@
 """One aiohttp server for webhook mode: ``/webhook/<channel>`` for each channel served by
-webhook (``/webhook/telegram``, ``/webhook/zalo``), and ``/healthz``; with WEB_BASE_URL set, the
+webhook (``/webhook/telegram``, ``/webhook/zalo``), ``/healthz`` and ``/readyz``; with WEB_BASE_URL set, the
 officials' dashboard too (bot/dashboard, added through ``extra``).
+
+``/healthz`` answers 200 while the process runs (a liveness check: restart it if this fails).
+``/readyz`` answers 200 when the database answers within 2 seconds and the process is not
+shutting down, else 503: a load balancer sends updates only to ready workers. On SIGTERM a
+worker turns unready at once, keeps serving what is in flight (at most ``SHUTDOWN_GRACE``
+seconds), then exits.
 
 The server knows no platform: each channel (bot/channels/base.py ``Webhooked``) checks its own
 secret header and turns a body into updates; this module refuses, throttles and times out.
@@ -59,6 +65,10 @@ def path_for(channel: str) -> str:
 ZALO_PATH = path_for("zalo")
 TELEGRAM_PATH = path_for("telegram")
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+READY_TIMEOUT = 2.0
+# How long a stopping worker waits for requests in flight (each is one short transaction).
+SHUTDOWN_GRACE = 20.0
 # A Telegram update or Zalo event is a few kilobytes; a long message with a quoted reply stays
 # far below this.
 MAX_BODY = 256 * 1024
@@ -260,6 +270,9 @@ class Endpoints:
 
     hooks: list[Hook] = field(default_factory=list)
     trusted_proxies: tuple[Network, ...] = field(default_factory=tuple)
+    # Checks the database for /readyz (None: ready while not stopping).
+    ready: Callable[[], Awaitable[None]] | None = None
+    stopping: bool = False
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -316,6 +329,18 @@ def build_app(
     async def health(_request: web.Request) -> web.Response:
         return web.json_response({"ok": True})
 
+    async def ready(_request: web.Request) -> web.Response:
+        if endpoints.stopping:
+            return web.json_response({"ok": False, "reason": "stopping"}, status=503)
+        if endpoints.ready is not None:
+            try:
+                async with asyncio.timeout(READY_TIMEOUT):
+                    await endpoints.ready()
+            except Exception as error:  # noqa: BLE001 - any failure means "not ready"
+                log.warning("not ready: the database check failed (%s)", type(error).__name__)
+                return web.json_response({"ok": False, "reason": "database"}, status=503)
+        return web.json_response({"ok": True})
+
     def route(hook: Hook) -> Callable[[web.Request], Awaitable[web.Response]]:
         channel, secret = hook.channel, hook.secret
 
@@ -346,6 +371,7 @@ def build_app(
         return receive
 
     app.router.add_get(HEALTH_PATH, health)
+    app.router.add_get(READY_PATH, ready)
     for hook in endpoints.hooks:
         app.router.add_post(path_for(hook.channel.name), route(hook))
     if extra is not None:
@@ -388,6 +414,7 @@ class WebhookServer:
             access_log=None,
             keepalive_timeout=self.header_timeout,
             lingering_time=LINGERING,
+            shutdown_timeout=SHUTDOWN_GRACE,
         )
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -403,6 +430,8 @@ class WebhookServer:
         raise RuntimeError("not listening")
 
     async def stop(self) -> None:
+        """Stop taking connections, let requests in flight finish (SHUTDOWN_GRACE), close."""
+        self.endpoints.stopping = True
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -19,12 +20,24 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# PostgreSQL connections per worker process (DB_POOL_SIZE, DB_MAX_OVERFLOW in bot/config.py).
+DEFAULT_POOL_SIZE = 10
+DEFAULT_MAX_OVERFLOW = 20
 
 
 class Database:
     """Wraps the async engine; every write goes through `transaction()`."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        echo: bool = False,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        max_overflow: int = DEFAULT_MAX_OVERFLOW,
+    ) -> None:
+        """`pool_size` connections are kept open (PostgreSQL), `max_overflow` more are opened
+        under a burst and closed after; see README "Deployment" for sizing per worker."""
         self.url = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         # Errors and echo show statements without their values: bound parameters are residents'
@@ -36,8 +49,10 @@ class Database:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["async_creator"] = _sqlite_connector(database or ":memory:", timeout=30)
         else:
-            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+            kwargs.update(pool_size=pool_size, max_overflow=max_overflow)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
+        if not self.is_sqlite:
+            _ping_when_idle(self.engine, IDLE_PING_SECONDS)
         # One writer at a time in this process on SQLite (BEGIN IMMEDIATE handles other processes).
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         if self.is_sqlite:
@@ -69,9 +84,21 @@ class Database:
         async with self.engine.connect() as conn:
             yield conn
 
+    async def ping(self) -> None:
+        """One round trip to the database (readiness checks); raises if it does not answer."""
+        async with self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
     async def upgrade(self) -> None:
-        """Apply every Alembic migration not yet applied."""
+        """Apply every Alembic migration not yet applied.
+
+        Several workers start at once: on PostgreSQL the upgrade holds a transaction-level
+        advisory lock, so one applies the migrations and the others wait, then find nothing
+        left to do (SQLite: BEGIN IMMEDIATE already serialises them).
+        """
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
             await conn.run_sync(_run_upgrade)
 
     async def close(self) -> None:
@@ -79,6 +106,39 @@ class Database:
 
 
 _BEFORE_COMMIT = "before_commit"
+# The advisory lock key that serialises migrations across processes (any fixed number).
+_MIGRATION_LOCK = 7_140_2026
+
+# A pooled connection unused for longer than this is pinged before it is lent out.
+IDLE_PING_SECONDS = 10.0
+_LAST_USED = "last_used"
+
+
+def _ping_when_idle(engine: AsyncEngine, idle: float) -> None:
+    """Check a connection that sat idle before lending it; a busy pool pays nothing.
+
+    `pool_pre_ping` costs a round trip on every checkout, a tenth of a report's. A connection
+    in steady use is known to be alive; one that waited (a database restart, a firewall that
+    drops idle connections) is pinged, and a dead one is replaced: raising DisconnectionError
+    from "checkout" makes the pool discard it and try another (SQLAlchemy's documented recipe).
+    A connection that dies while busy fails its statement; SQLAlchemy then invalidates it
+    and the dispatcher's caller gets an error reply, nothing half-written (one transaction).
+    """
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last < idle:
+            return
+        try:
+            dbapi_connection.ping()
+        except Exception as error:
+            raise sa.exc.DisconnectionError() from error
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
 
 
 class Deferred(Protocol):

@@ -36,7 +36,7 @@ from db.models import Conversation
 from handlers.context import Context
 from handlers.fairuse import FairUse, Verdict
 from handlers.menu import menu_choices
-from handlers.services import accounts, conversations, ledger, offers
+from handlers.services import conversations, ledger, offers
 from handlers.services.conversations import ConcurrentChange
 from handlers.services.registry import Services
 
@@ -172,8 +172,9 @@ class Dispatcher:
     async def _context(
         self, conn: AsyncConnection, event: Incoming
     ) -> tuple[Context, Conversation, bool]:
-        person = await accounts.who(conn, event.channel, event.user_id)
-        loaded = await conversations.load(conn, event.channel, event.chat_id)
+        person, loaded = await conversations.load_with_person(
+            conn, event.channel, event.chat_id, event.user_id
+        )
         conversation = loaded
         expired = conversations.expired(loaded, event.at)
         if expired:

@@ -321,6 +321,10 @@ class TelegramChannel:
         stopped = asyncio.ensure_future(stop.wait())
         try:
             while not stop.is_set():
+                # Progress counts from before the fetch: an update that finishes while
+                # getUpdates is on the wire must not be missed (it would cost a full
+                # POLL_AGAIN before the next message is fetched).
+                pipeline.watch_progress()
                 fetch = asyncio.ensure_future(
                     self.bot.get_updates(
                         offset=pipeline.offset,
@@ -426,12 +430,18 @@ class _Pipeline:
         finally:
             self._queues.pop(chat_id, None)
 
-    async def wait_progress(self, stopped: asyncio.Future[Any], seconds: float) -> None:
-        """Until an update in hand is done, `stopped` fires, or `seconds` have passed."""
+    def watch_progress(self) -> None:
+        """Start noticing updates that finish from now on (see `wait_progress`)."""
         self._progress.clear()
+
+    async def wait_progress(self, stopped: asyncio.Future[Any], seconds: float) -> None:
+        """Until an update in hand is done (since `watch_progress`), `stopped` fires, or
+        `seconds` have passed."""
         progress = asyncio.ensure_future(self._progress.wait())
         try:
-            await asyncio.wait({progress, stopped}, timeout=seconds)
+            await asyncio.wait(
+                {progress, stopped}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             progress.cancel()
 

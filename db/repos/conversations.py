@@ -8,18 +8,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.models import Conversation
-from db.repos._sql import insert_for, per_dialect
+from db.hot import Hot
+from db.models import Conversation, Person
+from db.repos import people
+from db.repos._sql import insert_for
 from db.schema import conversations
 
 _STATE = ("flow", "state", "data", "version", "updated_at")
 
-_LOAD = sa.select(*(conversations.c[name] for name in _STATE)).where(
-    conversations.c.channel == sa.bindparam("channel"),
-    conversations.c.chat_id == sa.bindparam("chat_id"),
+_LOAD = Hot(
+    sa.select(*(conversations.c[name] for name in _STATE)).where(
+        conversations.c.channel == sa.bindparam("channel"),
+        conversations.c.chat_id == sa.bindparam("chat_id"),
+    )
 )
 # Names in WHERE differ from the columns: SQLAlchemy keeps those for the SET clause.
-_SAVE = (
+_SAVE = Hot(
     conversations.update()
     .where(
         conversations.c.channel == sa.bindparam("b_channel"),
@@ -30,20 +34,49 @@ _SAVE = (
 )
 
 
-@per_dialect
-def _create(dialect: str) -> Any:
-    return insert_for(dialect, conversations).on_conflict_do_nothing(
-        index_elements=[conversations.c.channel, conversations.c.chat_id]
+_CREATE = Hot(
+    lambda dialect: (
+        insert_for(dialect, conversations)
+        .values({name: sa.bindparam(name) for name in ("channel", "chat_id", *_STATE)})
+        .on_conflict_do_nothing(index_elements=[conversations.c.channel, conversations.c.chat_id])
+    )
+)
+
+
+def _load_with_person() -> sa.Select[Any]:
+    person = people.BY_ACCOUNT_SUBQUERY
+    conversation = _LOAD.statement("any").subquery("conversation")  # type: ignore[attr-defined]
+    one = sa.select(sa.literal(1).label("one")).subquery("one")
+    return sa.select(person, conversation).select_from(
+        one.outerjoin(person, sa.true()).outerjoin(conversation, sa.true())
     )
 
 
-async def load(conn: AsyncConnection, channel: str, chat_id: str) -> Conversation:
-    row = (await conn.execute(_LOAD, {"channel": channel, "chat_id": chat_id})).first()
-    if row is None:
+_LOAD_WITH_PERSON = Hot(_load_with_person())
+
+
+def _conversation(channel: str, chat_id: str, row: Any) -> Conversation:
+    if row is None or row.version is None:
         return Conversation(channel, chat_id, None, None, {}, 0, None)
     return Conversation(
         channel, chat_id, row.flow, row.state, dict(row.data or {}), row.version, row.updated_at
     )
+
+
+async def load(conn: AsyncConnection, channel: str, chat_id: str) -> Conversation:
+    row = await _LOAD.first(conn, {"channel": channel, "chat_id": chat_id})
+    return _conversation(channel, chat_id, row)
+
+
+async def load_with_person(
+    conn: AsyncConnection, channel: str, chat_id: str, external_id: str
+) -> tuple[Person | None, Conversation]:
+    """The person behind the account `external_id` on `channel` (None: unknown) and the
+    conversation of `chat_id`, in one round trip: what every update reads first."""
+    params = {"channel": channel, "chat_id": chat_id, "external_id": external_id}
+    row = await _LOAD_WITH_PERSON.first(conn, params)
+    assert row is not None  # the outer joins always give one row
+    return people.person_of(row), _conversation(channel, chat_id, row)
 
 
 class ConcurrentChange(Exception):
@@ -61,8 +94,8 @@ async def save(
         "version": conversation.version,
         "updated_at": now,
     }
-    result = await conn.execute(
-        _SAVE,
+    changed = await _SAVE.run(
+        conn,
         {
             "b_channel": conversation.channel,
             "b_chat_id": conversation.chat_id,
@@ -70,12 +103,12 @@ async def save(
             **values,
         },
     )
-    if result.rowcount == 1:
+    if changed == 1:
         return
-    inserted = await conn.execute(
-        _create(conn), {"channel": conversation.channel, "chat_id": conversation.chat_id, **values}
+    inserted = await _CREATE.run(
+        conn, {"channel": conversation.channel, "chat_id": conversation.chat_id, **values}
     )
-    if inserted.rowcount != 1:
+    if inserted != 1:
         raise ConcurrentChange()
 
 

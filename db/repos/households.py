@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import figures
+from db.hot import Hot
 from db.models import Household
 from db.schema import households, visits
 
@@ -40,7 +41,7 @@ def _count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
 
 # Built once: these run on every report.
 _GET = sa.select(households).where(households.c.id == sa.bindparam("household_id"))
-_SIMILAR = (
+_SIMILAR = Hot(
     sa.select(households)
     .where(
         households.c.village_code == sa.bindparam("village_code"),
@@ -49,7 +50,22 @@ _SIMILAR = (
     .order_by(households.c.id)
     .limit(5)
 )
-_CREATE = households.insert().returning(households.c.id)
+_CREATE_COLUMNS = (
+    "village_code",
+    "head_name",
+    "head_key",
+    "address",
+    "address_key",
+    "size",
+    "created_by",
+    "created_at",
+    *STATE_FIELDS,
+)
+_CREATE = Hot(
+    households.insert()
+    .values({name: sa.bindparam(name) for name in _CREATE_COLUMNS})
+    .returning(households.c.id)
+)
 _SET_SIZE = (
     households.update()
     .where(households.c.id == sa.bindparam("b_household_id"))
@@ -90,7 +106,7 @@ async def get(conn: AsyncConnection, household_id: int) -> Household | None:
 
 async def similar(conn: AsyncConnection, village_code: str, head_key: str) -> list[Household]:
     """Households of the village whose head's name folds to the same key."""
-    rows = await conn.execute(_SIMILAR, {"village_code": village_code, "head_key": head_key})
+    rows = await _SIMILAR.rows(conn, {"village_code": village_code, "head_key": head_key})
     return [_household(row) for row in rows]
 
 
@@ -119,9 +135,10 @@ async def create(
         "created_at": now,
         **_state_values(state or EMPTY_STATE),
     }
-    result = await conn.execute(_CREATE, values)
+    new_id = await _CREATE.scalar(conn, values)
+    assert new_id is not None
     return Household(
-        result.scalar_one(),
+        new_id,
         village_code,
         head_name,
         address,

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos._sql import insert_for, per_dialect
+from db.hot import Hot
+from db.repos._sql import insert_for
 from db.schema import offered_choices
 
 MAX_DATA = 128  # longer data is never offered (Telegram allows 64 bytes), so never accepted
@@ -21,9 +22,10 @@ _FIND = sa.select(offered_choices.c.offered_at).where(
 )
 
 
-@per_dialect
-def _record(dialect: str) -> Any:
-    stmt = insert_for(dialect, offered_choices)
+def _build_record(dialect: str) -> Any:
+    stmt = insert_for(dialect, offered_choices).values(
+        {name: sa.bindparam(name) for name in ("channel", "chat_id", "data", "offered_at")}
+    )
     return stmt.on_conflict_do_update(
         index_elements=[
             offered_choices.c.channel,
@@ -32,6 +34,9 @@ def _record(dialect: str) -> Any:
         ],
         set_={"offered_at": stmt.excluded.offered_at},
     )
+
+
+_RECORD = Hot(_build_record)
 
 
 async def record(
@@ -44,7 +49,10 @@ async def record(
         if len(item) <= MAX_DATA
     ]
     if rows:
-        await conn.execute(_record(conn), rows)
+        if len(rows) == 1:
+            await _RECORD.run(conn, rows[0])
+        else:
+            await _RECORD.run_many(conn, rows)
 
 
 async def was_offered(

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import roles
+from db.hot import Hot
 from db.models import Person
 from db.repos._sql import upsert
 from db.schema import accounts, people, units
@@ -23,7 +24,7 @@ _COLUMNS = (
     units.c.path,
 )
 _PEOPLE = people.outerjoin(units, units.c.code == people.c.unit_code)
-_BY_ACCOUNT = (
+_BY_ACCOUNT = Hot(
     sa.select(*_COLUMNS)
     .select_from(_PEOPLE)
     .join(accounts, accounts.c.person_id == people.c.id)
@@ -47,9 +48,19 @@ def _person(row: Any) -> Person:
     )
 
 
+# The person behind a chat account and that chat's conversation, in one statement: both are
+# read at the start of every update (db/repos/conversations.py:load_with_person).
+BY_ACCOUNT_SUBQUERY = _BY_ACCOUNT.statement("any").subquery("person")  # type: ignore[attr-defined]
+
+
+def person_of(row: Any) -> Person | None:
+    """The person in a row selected from BY_ACCOUNT_SUBQUERY (None: no such account)."""
+    return _person(row) if row.id is not None else None
+
+
 async def by_account(conn: AsyncConnection, channel: str, external_id: str) -> Person | None:
     params = {"channel": channel, "external_id": external_id}
-    row = (await conn.execute(_BY_ACCOUNT, params)).first()
+    row = await _BY_ACCOUNT.first(conn, params)
     return _person(row) if row else None
 
 

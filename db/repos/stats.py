@@ -11,7 +11,8 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.engine import deferred
-from db.repos._sql import insert_for, per_dialect
+from db.hot import Hot
+from db.repos._sql import insert_for
 from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
 
 # Every aggregate gets a bind parameter (a zero adds nothing), so one statement shape serves
@@ -19,49 +20,55 @@ from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
 # sub-select's ORDER BY … FOR UPDATE): an UPDATE … WHERE IN alone locks them in whatever order
 # the scan meets them, which changes as rows get new versions, and two reports deadlocked.
 _locked = unit_stats.alias("locked")
-_ADD_OVERALL = (
-    unit_stats.update()
-    .where(
-        unit_stats.c.unit_code.in_(
-            sa.select(_locked.c.unit_code)
-            .where(_locked.c.unit_code.in_(sa.bindparam("codes", expanding=True)))
-            .order_by(_locked.c.unit_code)
-            .with_for_update()
+
+
+def _codes(count: int) -> list[sa.BindParameter[str]]:
+    """``:c0, :c1 …``: a lineage's unit codes, one parameter each (a lineage has 1 to 5
+    units), so each length gets one statement compiled once (db/hot.py)."""
+    return [sa.bindparam(f"c{index}", type_=sa.String) for index in range(count)]
+
+
+def _add_overall(count: int) -> sa.Update:
+    return (
+        unit_stats.update()
+        .where(
+            unit_stats.c.unit_code.in_(
+                sa.select(_locked.c.unit_code)
+                .where(_locked.c.unit_code.in_(_codes(count)))
+                .order_by(_locked.c.unit_code)
+                .with_for_update()
+            )
+        )
+        .values(
+            {
+                name: unit_stats.c[name] + sa.bindparam(f"d_{name}", type_=sa.Integer)
+                for name in AGGREGATES
+            }
         )
     )
-    .values(
-        {
-            name: unit_stats.c[name] + sa.bindparam(f"d_{name}", type_=sa.Integer)
-            for name in AGGREGATES
-        }
-    )
-)
 
 
-@per_dialect
 def _add_daily(dialect: str) -> Any:
     """SQLite: INSERT … ON CONFLICT adding the delta to a unit's day; executed with one
-    parameter set per unit (executemany), in unit-code order.
-
-    (One statement with a row per unit would be a multi-VALUES INSERT, which SQLAlchemy
-    compiles again on every call: it cannot cache those.)
-    """
-    stmt = insert_for(dialect, unit_daily_stats)
+    parameter set per unit (executemany), in unit-code order."""
+    stmt = insert_for(dialect, unit_daily_stats).values(
+        {name: sa.bindparam(name) for name in ("unit_code", "day", *AGGREGATES)}
+    )
     return stmt.on_conflict_do_update(
         index_elements=[unit_daily_stats.c.unit_code, unit_daily_stats.c.day],
         set_={name: unit_daily_stats.c[name] + stmt.excluded[name] for name in AGGREGATES},
     )
 
 
-def _add_both_postgresql() -> Any:
-    """PostgreSQL: _ADD_OVERALL and the daily rows in one statement (one round trip less
-    while the root unit's rows are locked).
+def _add_both_postgresql(count: int) -> Any:
+    """PostgreSQL: the overall UPDATE and the daily rows in one statement (one round trip
+    less while the root unit's rows are locked).
 
     The daily rows come from `units` in code order, behind a condition on the count of rows
     the UPDATE returned (always true): PostgreSQL evaluates it before the first daily row,
     so the UPDATE and its locks come first, as in the two-statement form.
     """
-    overall = _ADD_OVERALL.returning(unit_stats.c.unit_code).cte("overall")
+    overall = _add_overall(count).returning(unit_stats.c.unit_code).cte("overall")
     after_overall = sa.select(sa.func.count()).select_from(overall).scalar_subquery() >= 0
     rows = (
         sa.select(
@@ -69,7 +76,7 @@ def _add_both_postgresql() -> Any:
             sa.bindparam("day", type_=sa.Date),
             *(sa.bindparam(f"d_{name}", type_=sa.Integer) for name in AGGREGATES),
         )
-        .where(units.c.code.in_(sa.bindparam("codes", expanding=True)), after_overall)
+        .where(units.c.code.in_(_codes(count)), after_overall)
         .order_by(units.c.code)
     )
     stmt = (
@@ -83,7 +90,19 @@ def _add_both_postgresql() -> Any:
     )
 
 
-_ADD_BOTH_POSTGRESQL = _add_both_postgresql()
+_ADD_DAILY = Hot(_add_daily)
+_BY_LENGTH: dict[int, tuple[Hot, Hot]] = {}
+
+
+def _statements(count: int) -> tuple[Hot, Hot]:
+    """(overall UPDATE, PostgreSQL's combined statement) for a lineage of `count` units."""
+    found = _BY_LENGTH.get(count)
+    if found is None:
+        found = _BY_LENGTH[count] = (
+            Hot(_add_overall(count)),
+            Hot(lambda _dialect: _add_both_postgresql(count)),
+        )
+    return found
 
 
 async def apply(
@@ -134,14 +153,14 @@ async def _write(
     """Overall and daily rows, each table's rows taken in unit-code order (see _ADD_OVERALL),
     overall first, so concurrent reports on PostgreSQL queue instead of deadlocking."""
     amounts = {f"d_{name}": delta.get(name, 0) for name in AGGREGATES}
+    codes_params = {f"c{index}": code for index, code in enumerate(codes)}
+    overall, both = _statements(len(codes))
     if conn.dialect.name == "postgresql":
-        await conn.execute(_ADD_BOTH_POSTGRESQL, {"codes": list(codes), "day": day, **amounts})
+        await both.run(conn, {**codes_params, "day": day, **amounts})
         return
-    await conn.execute(_ADD_OVERALL, {"codes": list(codes), **amounts})
+    await overall.run(conn, {**codes_params, **amounts})
     changes = {name: delta.get(name, 0) for name in AGGREGATES}
-    await conn.execute(
-        _add_daily(conn), [{"unit_code": code, "day": day, **changes} for code in codes]
-    )
+    await _ADD_DAILY.run_many(conn, [{"unit_code": code, "day": day, **changes} for code in codes])
 
 
 async def for_units(conn: AsyncConnection, codes: list[str]) -> dict[str, dict[str, int]]:

@@ -12,19 +12,24 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.repos._sql import insert_for, per_dialect
+from db.hot import Hot
+from db.repos._sql import insert_for
 from db.schema import processed_updates
 
-
-@per_dialect
-def _record(dialect: str) -> Any:
-    return insert_for(dialect, processed_updates).on_conflict_do_nothing(
-        index_elements=[
-            processed_updates.c.channel,
-            processed_updates.c.chat_id,
-            processed_updates.c.update_key,
-        ]
+_COLUMNS = ("channel", "chat_id", "update_key", "replies", "processed_at")
+_RECORD = Hot(
+    lambda dialect: (
+        insert_for(dialect, processed_updates)
+        .values({name: sa.bindparam(name) for name in _COLUMNS})
+        .on_conflict_do_nothing(
+            index_elements=[
+                processed_updates.c.channel,
+                processed_updates.c.chat_id,
+                processed_updates.c.update_key,
+            ]
+        )
     )
+)
 
 
 _REPLIES_OF = sa.select(processed_updates.c.replies).where(
@@ -42,8 +47,8 @@ async def record(
     On PostgreSQL a concurrent second delivery waits here for the first to commit, then
     finds the row and returns False, so its transaction is rolled back whole.
     """
-    result = await conn.execute(
-        _record(conn),
+    recorded = await _RECORD.run(
+        conn,
         {
             "channel": channel,
             "chat_id": chat_id,
@@ -52,7 +57,7 @@ async def record(
             "processed_at": now,
         },
     )
-    return result.rowcount == 1
+    return recorded == 1
 
 
 async def replies_of(conn: AsyncConnection, channel: str, chat_id: str, key: str) -> Any:

@@ -10,8 +10,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import figures
+from db.hot import Hot
 from db.models import Visit
-from db.repos._sql import insert_for, per_dialect
+from db.repos._sql import insert_for
 from db.schema import SKILL_FLAGS, households, visits
 
 _SELECT = sa.select(visits, households.c.head_name, households.c.address).join(
@@ -19,16 +20,31 @@ _SELECT = sa.select(visits, households.c.head_name, households.c.address).join(
 )
 
 
-_ID_BY_REQUEST = sa.select(visits.c.id).where(visits.c.request_key == sa.bindparam("request_key"))
+_ID_BY_REQUEST = Hot(
+    sa.select(visits.c.id).where(visits.c.request_key == sa.bindparam("request_key"))
+)
 
 
-@per_dialect
-def _insert_once(dialect: str) -> Any:
-    return (
+_INSERT_COLUMNS = (
+    "request_key",
+    "household_id",
+    "member_id",
+    "village_code",
+    "visit_date",
+    "note",
+    "created_at",
+    *SKILL_FLAGS,
+    *(count.code for count in figures.COUNTS),
+    "proficient",
+)
+_INSERT_ONCE = Hot(
+    lambda dialect: (
         insert_for(dialect, visits)
+        .values({name: sa.bindparam(name) for name in _INSERT_COLUMNS})
         .on_conflict_do_nothing(index_elements=[visits.c.request_key])
         .returning(visits.c.id)
     )
+)
 
 
 def _visit(row: Any) -> Visit:
@@ -83,11 +99,12 @@ async def insert(
         "created_at": now,
         **_values(skills, counts, proficient),
     }
-    new_id = (await conn.execute(_insert_once(conn), values)).scalar_one_or_none()
+    new_id = await _INSERT_ONCE.scalar(conn, values)
     if new_id is not None:
         return new_id, True
-    existing = await conn.execute(_ID_BY_REQUEST, {"request_key": request_key})
-    return existing.scalar_one(), False
+    existing = await _ID_BY_REQUEST.scalar(conn, {"request_key": request_key})
+    assert existing is not None
+    return existing, False
 
 
 async def get(conn: AsyncConnection, visit_id: int, *, lock: bool = False) -> Visit | None:

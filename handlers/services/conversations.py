@@ -13,16 +13,24 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core.timeouts import FLOW_TIMEOUT
-from db.models import Conversation
+from db.models import Conversation, Person
 from db.repos import conversations
 from db.repos.conversations import ConcurrentChange
 
-__all__ = ["ConcurrentChange", "expired", "fresh", "load", "save"]
+__all__ = ["ConcurrentChange", "expired", "fresh", "load", "load_with_person", "save"]
 
 
 async def load(conn: AsyncConnection, channel: str, chat_id: str) -> Conversation:
     """The chat's conversation as stored (a new, empty one if the chat never wrote)."""
     return await conversations.load(conn, channel, chat_id)
+
+
+async def load_with_person(
+    conn: AsyncConnection, channel: str, chat_id: str, user_id: str
+) -> tuple[Person | None, Conversation]:
+    """Who writes from `user_id` (None: nobody has linked the account) and the chat's
+    conversation, in one round trip: what every update reads first."""
+    return await conversations.load_with_person(conn, channel, chat_id, user_id)
 
 
 def expired(conversation: Conversation, at: datetime) -> bool:

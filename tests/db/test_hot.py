@@ -1,0 +1,127 @@
+"""Hot statements (db/hot.py) run on the driver but behave as through SQLAlchemy: same values
+and types back, inside the same transaction (rolled back with it), and outside a transaction
+they go through SQLAlchemy."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from bot.app import App
+from db.engine import IDLE_PING_SECONDS, Database
+from db.hot import Hot
+from db.repos import conversations
+from db.schema import conversations as conversations_table
+from db.schema import processed_updates
+from tests.conftest import PG_ADMIN_DSN, _create_pg_database, _drop_pg_database, pg_url
+
+_INSERT = Hot(
+    processed_updates.insert().values(
+        {
+            name: sa.bindparam(name)
+            for name in ("channel", "chat_id", "update_key", "replies", "processed_at")
+        }
+    )
+)
+_SELECT = Hot(
+    sa.select(processed_updates.c.replies, processed_updates.c.processed_at)
+    .where(processed_updates.c.update_key == sa.bindparam("update_key"))
+    .order_by(processed_updates.c.chat_id)
+    .limit(5)
+)
+AT = datetime(2026, 12, 4, 5, 6, 7, tzinfo=UTC)
+
+
+def _row(key: str, chat: str = "1") -> dict[str, object]:
+    replies = [{"text": "Chào bạn ạ <b>đậm</b>", "choices": [], "edit": False}]
+    return {
+        "channel": "telegram",
+        "chat_id": chat,
+        "update_key": key,
+        "replies": replies,
+        "processed_at": AT,
+    }
+
+
+async def test_hot_reads_give_what_sqlalchemy_gives(app: App) -> None:
+    async with app.db.transaction() as conn:
+        assert await _INSERT.run(conn, _row("k1")) == 1
+        hot = await _SELECT.rows(conn, {"update_key": "k1"})
+        plain = (
+            await conn.execute(_SELECT.statement(conn.dialect.name), {"update_key": "k1"})
+        ).all()
+    assert [tuple(r) for r in hot] == [tuple(r) for r in plain]
+    assert hot[0].replies == _row("k1")["replies"]
+    assert hot[0].processed_at == AT and hot[0].processed_at.tzinfo is not None
+    async with app.db.read() as conn:  # outside a transaction: through SQLAlchemy, same rows
+        again = await _SELECT.rows(conn, {"update_key": "k1"})
+    assert [tuple(r) for r in again] == [tuple(r) for r in hot]
+
+
+async def test_hot_writes_are_rolled_back_with_their_transaction(app: App) -> None:
+    with pytest.raises(RuntimeError):
+        async with app.db.transaction() as conn:
+            await _INSERT.run_many(conn, [_row("k2", "1"), _row("k2", "2")])
+            assert len(await _SELECT.rows(conn, {"update_key": "k2"})) == 2
+            raise RuntimeError("the handler failed")
+    async with app.db.read() as conn:
+        assert await _SELECT.rows(conn, {"update_key": "k2"}) == []
+
+
+async def test_person_and_conversation_come_in_one_statement(app: App) -> None:
+    async with app.db.transaction() as conn:
+        person, conversation = await conversations.load_with_person(conn, "telegram", "9", "9")
+        assert person is None and conversation.version == 0 and conversation.data == {}
+        await conversations.save(
+            conn,
+            conversation.__class__("telegram", "9", "report", "name", {"a": 1}, 1, None),
+            expected_version=0,
+            now=AT,
+        )
+        _person, saved = await conversations.load_with_person(conn, "telegram", "9", "9")
+    assert (saved.flow, saved.state, saved.data, saved.version) == ("report", "name", {"a": 1}, 1)
+    assert saved.updated_at == AT
+    async with app.db.transaction() as conn:
+        await conn.execute(sa.delete(conversations_table))
+
+
+async def test_an_idle_connection_that_died_is_replaced_before_use(app: App) -> None:
+    """A database restart or a firewall drops idle connections: the next checkout after
+    IDLE_PING_SECONDS pings, finds it dead and opens a new one; the caller sees nothing."""
+    if app.db.is_sqlite:
+        pytest.skip("the idle ping is for PostgreSQL's pooled connections")
+    async with app.db.read() as conn:
+        pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+        record = (await conn.get_raw_connection())._connection_record
+    killer = await asyncpg.connect(PG_ADMIN_DSN)  # kills the pooled connection, now idle
+    try:
+        await killer.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+    assert record is not None
+    record.info["last_used"] -= IDLE_PING_SECONDS + 1
+    for _ in range(3):  # whichever pooled connection comes out first, each query succeeds
+        async with app.db.read() as conn:
+            assert (await conn.exec_driver_sql("SELECT 1")).scalar_one() == 1
+
+
+async def test_workers_starting_together_migrate_once() -> None:
+    """Every worker applies migrations at start; on one fresh PostgreSQL database, several
+    starting at the same instant must all come up (one migrates, the others wait)."""
+    name = await _create_pg_database()
+    try:
+        databases = [Database(pg_url(name)) for _ in range(3)]
+        try:
+            await asyncio.gather(*(db.upgrade() for db in databases))
+            async with databases[0].read() as conn:
+                tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
+        finally:
+            for db in databases:
+                await db.close()
+    finally:
+        await _drop_pg_database(name)
+    assert "visits" in tables and "alembic_version" in tables
