@@ -287,6 +287,7 @@ SAMPLE_TEXT = {
     ("help", "reach"): "0905 123 456",
     ("announce", "compose"): "Họp Tổ lúc 8 giờ sáng mai",
     ("deliver", "upload"): "Đã nộp bản giấy",
+    ("villages", "paste"): "Thôn Gò Mới; 120",
 }
 EXPLORERS = {
     roles.RESIDENT: None,
@@ -325,7 +326,11 @@ async def starts_with_args(app: App, role: str, clock: Clock) -> list[str]:
                 sa.text("SELECT id FROM households WHERE head_name = :n"), {"n": "Trần Thị Bé"}
             )
             household = int(found.scalar_one())
-        return [f"/xoatv {member.id}", f"/xoaho {household}"]  # type: ignore[attr-defined]
+        return [
+            f"/xoatv {member.id}",  # type: ignore[attr-defined]
+            f"/xoaho {household}",
+            "/thon nhap",
+        ]
     return []
 
 
