@@ -456,3 +456,34 @@ async def test_the_2026_plan_reminds_the_province_officer_of_the_summary(
         (me, "province_officer", "quang-ngai")
     ]
     assert "Tổng kết năm 2026" in summary[0]["text"]
+
+
+async def test_digest_and_announcements_follow_the_two_tiers(
+    province: App, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The evening digest reaches the province officer (a line per commune) and each commune
+    officer (a line per village); a province officer's announcement reaches members of every
+    commune, a commune officer's only its own."""
+    clock = Clock(datetime(2026, 3, 10, 2, 0, tzinfo=UTC))
+    officer = await join(province, "province_officer", "quang-ngai", "p8", clock=clock)
+    commune = await join(province, "commune_officer", "xa-tinh-khe", "c8", clock=clock)
+    khe = await member(province, "xa-tinh-khe-thon-a", "m-khe", clock)
+    phu = await member(province, "xa-an-phu-tdp-1", "m-phu", clock)
+    await khe.send(REPORT.format(name="Nguyễn Văn An"))
+
+    due = await run_json(province, capsys, "notify", "due", "--now", "2026-03-10T20:05+07:00")
+    digests = {n["unit"]: n["text"] for n in due if n["key"].startswith("digest:")}
+    assert set(digests) == {"quang-ngai", "xa-tinh-khe"}
+    assert "Xã Tịnh Khê" in digests["quang-ngai"] and "Xã An Phú" in digests["quang-ngai"]
+    assert "Thôn A" in digests["xa-tinh-khe"] and "Xã An Phú" not in digests["xa-tinh-khe"]
+
+    for chat, text in ((officer, "Họp trực tuyến toàn tỉnh"), (commune, "Họp Tổ xã Tịnh Khê")):
+        await chat.send("/thongbao")
+        await chat.press("Thành viên Tổ")
+        await chat.send(text)
+        await chat.press("Gửi")
+    from_province = "📢 <b>Thông báo – Tỉnh Quảng Ngãi</b>\nHọp trực tuyến toàn tỉnh"
+    from_commune = "📢 <b>Thông báo – Xã Tịnh Khê</b>\nHọp Tổ xã Tịnh Khê"
+    to_phu, to_khe = await notices_to(province, phu), await notices_to(province, khe)
+    assert [text.split("\n—")[0] for text in to_phu] == [from_province]
+    assert [text.split("\n—")[0] for text in to_khe] == [from_province, from_commune]
