@@ -307,7 +307,7 @@ class TelegramChannel:
                 reply_markup=keyboard(reply) if number == len(pieces) else None,
             )
 
-    async def _fetch(self, *, offset: int | None, after: int | None, timeout: int) -> list[Update]:
+    async def _fetch(self, *, offset: int | None, after: int | None, wait: int) -> list[Update]:
         """getUpdates, with Update objects built only for updates above ``after``.
 
         While updates are in progress Telegram hands them back on every call (they are not
@@ -317,9 +317,9 @@ class TelegramChannel:
         skipped here as JSON. ``Bot._post`` is the call get_updates itself makes (same request,
         rate limiter and errors).
         """
-        data = {"offset": offset, "timeout": timeout, "allowed_updates": list(ALLOWED_UPDATES)}
+        data = {"offset": offset, "timeout": wait, "allowed_updates": list(ALLOWED_UPDATES)}
         result = await self.bot._post(  # the documented do_api_request warns for getUpdates
-            "getUpdates", data, read_timeout=timeout + GET_UPDATES_READ_MARGIN
+            "getUpdates", data, read_timeout=wait + GET_UPDATES_READ_MARGIN
         )
         raw = result if isinstance(result, list) else []
         fresh = [u for u in raw if after is None or int(u.get("update_id", 0)) > after]
@@ -346,9 +346,7 @@ class TelegramChannel:
                 pipeline.watch_progress()
                 fetched_at = loop.time()
                 fetch = asyncio.ensure_future(
-                    self._fetch(
-                        offset=pipeline.offset, after=pipeline.highest, timeout=poll_timeout
-                    )
+                    self._fetch(offset=pipeline.offset, after=pipeline.highest, wait=poll_timeout)
                 )
                 await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
                 if not fetch.done():
