@@ -369,11 +369,13 @@ class TelegramChannel:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 60)
                     continue
-                if not pipeline.add(updates) and pipeline.busy:
-                    # Only updates already in hand came back: wait until one is done.
-                    await pipeline.wait_progress(stopped, POLL_AGAIN)
-                    # Every call hands back all the updates in progress: under load, at most
-                    # one call per MIN_POLL_GAP (a new chat's message waits that much longer).
+                fresh = pipeline.add(updates)
+                if pipeline.busy:
+                    if not fresh:
+                        # Only updates already in hand came back: wait until one is done.
+                        await pipeline.wait_progress(stopped, POLL_AGAIN)
+                    # Every call hands back all the updates in progress: while some are, at
+                    # most one call per MIN_POLL_GAP (a new message waits that much longer).
                     gap = MIN_POLL_GAP - (loop.time() - fetched_at)
                     if gap > 0 and not stopped.done():
                         await asyncio.wait({stopped}, timeout=gap)
