@@ -185,30 +185,52 @@ class _SqliteConnection(aiosqlite.Connection):
     tens of thread switches per report, about half of its time on SQLite. Inside a
     transaction that began with BEGIN IMMEDIATE this process already holds the write lock,
     and in WAL mode readers never block, so those statements only touch the page cache and
-    run inline. What can wait stays on the worker thread: BEGIN (for another process's write
-    lock, up to busy_timeout), PRAGMAs (at connect) and COMMIT (a WAL checkpoint syncs to disk).
+    run inline, and so does ROLLBACK (it only drops this connection's pages). BEGIN is tried
+    inline without waiting (busy_timeout 0 for that one statement): only when another
+    process holds the write lock does it go to the worker thread to wait for it, up to
+    busy_timeout. What else can wait stays on the worker thread: PRAGMAs (at connect) and
+    COMMIT (a WAL checkpoint syncs to disk).
     """
 
+    busy_timeout_ms = 30_000  # restored after an inline BEGIN (set at connect, see below)
+
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if self._connection is None or not self._running or _may_wait(fn, args):
+        if self._connection is None or not self._running:
             return await super()._execute(fn, *args, **kwargs)
-        return fn(*args, **kwargs)
+        kind = _kind(fn, args)
+        if kind == "inline":
+            return fn(*args, **kwargs)
+        if kind == "begin":
+            connection = self._connection
+            connection.execute("PRAGMA busy_timeout=0")
+            try:
+                return fn(*args, **kwargs)
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) and "busy" not in str(error):
+                    raise
+            finally:
+                connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        return await super()._execute(fn, *args, **kwargs)
 
 
 _INLINE = frozenset(
-    {"cursor", "execute", "executemany", "fetchone", "fetchmany", "fetchall", "close"}
+    {"cursor", "execute", "executemany", "fetchone", "fetchmany", "fetchall", "close", "rollback"}
 )
 
 
-def _may_wait(fn: Any, args: tuple[Any, ...]) -> bool:
-    """True for BEGIN and PRAGMA statements and for anything but statements and cursor calls
-    (commit, rollback, create_function…)."""
+def _kind(fn: Any, args: tuple[Any, ...]) -> str:
+    """ "begin" for BEGIN; "thread" for PRAGMA statements and for anything but statements,
+    cursor calls and rollback (commit, create_function…); else "inline"."""
     name = getattr(fn, "__name__", "")
     if name not in _INLINE:
-        return True
+        return "thread"
     if name == "execute" and args:
-        return str(args[0]).lstrip()[:6].upper().startswith(("BEGIN", "PRAGMA"))
-    return False
+        head = str(args[0]).lstrip()[:6].upper()
+        if head.startswith("BEGIN"):
+            return "begin"
+        if head.startswith("PRAGMA"):
+            return "thread"
+    return "inline"
 
 
 def _sqlite_connector(database: str, *, timeout: float) -> Callable[[], Awaitable[Any]]:

@@ -33,7 +33,9 @@ class Texts:
         self.env.filters["pct"] = _format_percent
         self.env.filters["vndate"] = _format_date
         self._source = dict(catalog)
-        self._compiled: dict[str, jinja2.Template] = {}
+        # A text without template syntax (most labels) is kept as its final string: a reply
+        # renders about ten labels, and each jinja2 render builds a context.
+        self._compiled: dict[str, jinja2.Template | str] = {}
 
     @classmethod
     def load(cls, path: Path) -> Texts:
@@ -49,9 +51,10 @@ class Texts:
     def render(self, key: str, **params: Any) -> str:
         template = self._compiled.get(key)
         if template is None:
-            template = self.env.from_string(self._source[key])
+            source = self._source[key]
+            template = source.strip() if "{" not in source else self.env.from_string(source)
             self._compiled[key] = template
-        return template.render(**params).strip()
+        return template if isinstance(template, str) else template.render(**params).strip()
 
 
 def _format_number(value: int | float | None) -> str:

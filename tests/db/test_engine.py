@@ -3,7 +3,9 @@ engine, and row values PostgreSQL quotes in its error details are redacted by th
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -63,3 +65,34 @@ async def test_a_database_error_log_line_holds_no_personal_data(
     if not app.db.is_sqlite:
         # asyncpg's own error, chained in the traceback, quotes the row: only its columns stay.
         assert "Failing row contains (<redacted>)" in logged
+
+
+async def test_sqlite_writer_waits_for_another_process_lock_without_blocking_the_bot(
+    app: App,
+) -> None:
+    """Another process (a `notify send` from cron) holding SQLite's write lock: the bot's
+    transaction waits for it, off the event loop, and then commits; nothing is refused."""
+    if not app.db.is_sqlite:
+        pytest.skip("the write lock between processes is SQLite's")
+    other = sqlite3.connect(str(app.db.url.database), isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+
+        async def write() -> None:
+            async with app.db.transaction() as conn:
+                await conn.execute(
+                    sa.text("UPDATE units SET name = name || '' WHERE code = 'duc-chanh'")
+                )
+
+        writing = asyncio.create_task(write())
+        ticks = 0
+        for _ in range(20):  # the event loop keeps running while the write waits
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not writing.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(writing, 10)
+        # and the next transaction begins at once, with the lock free
+        await asyncio.wait_for(write(), 1)
+    finally:
+        other.close()
