@@ -356,6 +356,7 @@ class ZaloBot:
         except ZaloError as error:
             log.warning("could not check the Zalo webhook: %s", error)
         stopped = asyncio.ensure_future(stop.wait())
+        fetch: asyncio.Future[list[ZaloUpdate]] | None = None
         try:
             while not stop.is_set():
                 fetch = asyncio.ensure_future(self.api.get_updates(timeout=poll_timeout))
@@ -386,6 +387,9 @@ class ZaloBot:
                     task.add_done_callback(running.discard)
         finally:
             stopped.cancel()
+            if fetch is not None and not fetch.done():  # cancelled while a poll was out
+                fetch.cancel()
+                await asyncio.gather(fetch, return_exceptions=True)
             if running:
                 # Let messages in hand finish (each commits, or rolls back when cancelled).
                 _done, pending = await asyncio.wait(set(running), timeout=DRAIN_TIMEOUT)
@@ -465,19 +469,22 @@ class ZaloChannel:
         if not self.more:
             await self.primary.poll(stop, poll_timeout=poll_timeout)
             return
+        # Each bot watches `polling`: set when stopping, or when one bot's poll ends (a refused
+        # token), so the others finish the messages in hand and stop too.
+        polling = asyncio.Event()
         polls = [
-            asyncio.create_task(bot.poll(stop, poll_timeout=poll_timeout)) for bot in self.bots
+            asyncio.create_task(bot.poll(polling, poll_timeout=poll_timeout)) for bot in self.bots
         ]
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            done, _ = await asyncio.wait(polls, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                error = task.exception()
-                if error is not None:
-                    raise error
+            await asyncio.wait([*polls, stopping], return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in polls:
-                task.cancel()
-            await asyncio.gather(*polls, return_exceptions=True)
+            polling.set()
+            stopping.cancel()
+            ended = await asyncio.gather(*polls, return_exceptions=True)
+        for result in ended:
+            if isinstance(result, BaseException):
+                raise result
 
 
 async def _sleep(stop: asyncio.Event, seconds: float) -> None:

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from bot.app import App
 from bot.channels import registry
-from bot.channels.zalo import ZaloChannel, bots_from
+from bot.channels.zalo import ZaloChannel, ZaloTokenRefused, bots_from
 from core.events import Reply
 from db.repos import outbox
 from db.schema import accounts as accounts_table
@@ -234,6 +234,25 @@ async def test_a_bot_over_its_quota_holds_its_own_non_urgent_notices_only(opened
     assert len(warning) == 1
     assert "Bot Zalo của Xã Đức Chánh" in warning[0] and "đang được giữ lại" in warning[0]
     assert bots.b.texts_to(ADMIN) == []
+
+
+async def test_a_refused_further_token_names_its_unit_and_never_the_token(app: App) -> None:
+    async with FakeZaloServer(TOKEN_A, idle_wait=0.1) as fake:  # knows bot A only
+        settings = two_bots(app, fake)
+        rows = [row for row in registry.served(settings) if row.name == "zalo"]
+        channels = await registry.open_channels(dataclasses.replace(app, settings=settings), rows)
+        channel = channels.live["zalo"].channel
+        try:
+            with pytest.raises(ZaloTokenRefused) as checked:
+                await channel.whoami()
+            assert isinstance(channel, ZaloChannel)
+            with pytest.raises(ZaloTokenRefused) as polled:
+                await asyncio.wait_for(channel.poll(asyncio.Event(), poll_timeout=1), 10)
+        finally:
+            await channels.close()
+    for refused in (checked.value, polled.value):
+        assert "the token of duc-hiep in ZALO_BOT_ACCOUNTS was refused" in str(refused)
+        assert "zalo-token-of" not in str(refused)
 
 
 # --- settings ----------------------------------------------------------------------------------
