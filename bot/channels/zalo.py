@@ -52,6 +52,7 @@ from bot.channels.zalo_api import (
 )
 from bot.render import ZALO, as_texts
 from core.events import Attachment, Incoming, Reply
+from db.repos import units
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -181,6 +182,14 @@ async def open_channel(app: App) -> Live:
 
     settings = app.settings
     bots = bots_from(settings)
+    async with app.db.read() as conn:
+        for bot in bots:
+            if bot.unit_code and await units.get(conn, bot.unit_code) is None:
+                log.warning(
+                    "Zalo bot %s: unit %s is unknown; its residents are asked which commune",
+                    bot.bot_id,
+                    bot.unit_code,
+                )
     client = httpx.AsyncClient()
 
     def serving(bot: Bot) -> ZaloBot:
