@@ -471,7 +471,13 @@ OFFLINE: dict[tuple[str, ...], Callable[[argparse.Namespace, Settings], int]] = 
 }
 
 # Command groups kept in their own modules: each has add_commands(sub) -> {key: runner}.
-EXTENSIONS = ("bot.cli_notify", "bot.cli_reports", "bot.cli_people", "bot.cli_zalo_oa")
+EXTENSIONS = (
+    "bot.cli_notify",
+    "bot.cli_reports",
+    "bot.cli_people",
+    "bot.cli_zalo",
+    "bot.cli_zalo_oa",
+)
 
 
 def _with_extensions(parser: argparse.ArgumentParser) -> dict[tuple[str, ...], Runner]:

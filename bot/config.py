@@ -42,11 +42,15 @@ class Settings(BaseSettings):
     # The Zalo bot or Official Account's own link (https://zalo.me/...): printed invites show
     # its QR code beside the text to type.
     zalo_bot_link: str | None = None
-    zalo_bot_token: str | None = None
+    zalo_bot_token: str | None = None  # the first bot; its chat ids are stored bare
+    zalo_bot_unit: str | None = None  # the unit (commune) the first bot is bound to
+    # More bots, each bound to a unit: "UNIT_CODE=TOKEN,UNIT_CODE=TOKEN" (bot/channels/zalo.py).
+    zalo_bot_accounts: str | None = None
     zalo_base_url: str = ZALO_DEFAULT_BASE_URL
     zalo_webhook_url: str | None = None
     zalo_webhook_secret: str | None = None
-    # The free (Basic) plan's caps as published in 2026: 3,000 messages a month, 50 users.
+    # The free (Basic) plan's caps as published in 2026: 3,000 messages a month, 50 users;
+    # each bot has its own (they apply to every bot of ZALO_BOT_TOKEN and ZALO_BOT_ACCOUNTS).
     zalo_monthly_quota: int = 3000
     zalo_user_quota: int = 50
     # A commune's Zalo Official Account (bot/channels/zalo_oa.py; README "Zalo Official Account").

@@ -92,10 +92,12 @@ def install_redaction() -> None:
 def settings_secrets(settings: Any) -> list[str | None]:
     """The secrets among the settings: tokens, webhook secrets, the database password."""
     password = make_url(settings.database_url).password
+    more_zalo_bots = (settings.zalo_bot_accounts or "").split(",")  # "UNIT_CODE=TOKEN,…"
     return [
         settings.telegram_token,
         settings.telegram_webhook_secret,
         settings.zalo_bot_token,
+        *(entry.partition("=")[2].strip() for entry in more_zalo_bots),
         settings.zalo_webhook_secret,
         str(password) if password else None,
     ]

@@ -2,7 +2,8 @@
 
 The channels come from the table in bot/channels/registry.py; they run side by side in one
 process. Each polls, unless its webhook URL is set: then the webhook is registered with its
-secret at start and one HTTP server (WEBHOOK_LISTEN) receives every such channel's updates,
+secret at start (a channel's further accounts, such as more Zalo bots, at ``<URL>/<key>`` with
+secrets of their own) and one HTTP server (WEBHOOK_LISTEN) receives every such channel's updates,
 with /healthz and /readyz for the load balancer (bot/webhook.py). On SIGTERM the server stops
 taking requests, finishes those in flight, then senders and channels close: an update that
 was answered 200 was committed; one cut off is retried by the platform (the update ledger
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from bot import logs
 from bot.app import App
 from bot.channels import registry
-from bot.channels.base import Polling, TokenRefused, Webhooked
+from bot.channels.base import Polling, SeveralAccounts, TokenRefused, Webhooked
 from bot.webhook import (
     Endpoints,
     Hook,
@@ -135,6 +136,13 @@ async def _start(
         await channel.set_webhook(url, secret)
         endpoints.hooks.append(Hook(channel, secret))
         log.info("%s by webhook at %s", who, url)
+        if isinstance(channel, SeveralAccounts):
+            # Each further account (a commune's own Zalo bot) at <its URL>/<key>.
+            for key, account in channel.webhook_accounts().items():
+                path = f"{row.name}/{key}"
+                await account.set_webhook(f"{url.rstrip('/')}/{key}", secrets[path])
+                endpoints.hooks.append(Hook(account, secrets[path], path_for(path)))
+                log.info("%s by webhook at %s/%s", account.label, url.rstrip("/"), key)
     elif isinstance(channel, Polling):
         log.info("polling %s", who)
         tasks.append(asyncio.create_task(channel.poll(stop)))

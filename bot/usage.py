@@ -5,11 +5,15 @@ exist (db/repos/usage.py): outbox rows sent this month plus the incoming message
 was answered). At 80 % of the quota every admin is told once a month (the outbox key makes it
 once across restarts and processes); at 95 % rows not marked urgent are held back (their claim
 is pushed forward), so help requests and other urgent notices still go out.
+
+A channel serving several bots (bot/channels/zalo.py) has one meter per bot, each counting and
+holding only that bot's chats (:class:`Account`); the warning names the bot's commune.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -54,6 +58,21 @@ class Reading:
         return self.share >= HOLD_AT
 
 
+@dataclass(frozen=True, slots=True)
+class Account:
+    """Which of a channel's chats one metered account (one Zalo bot) owns.
+
+    ``name`` is empty for the channel's only or first account (its warnings keep their old
+    outbox keys), else e.g. the bot id; ``chat_prefix`` and ``excluding`` select its chats
+    (db/repos/usage.py); ``unit_code`` is the unit it is bound to, named in the warning.
+    """
+
+    name: str = ""
+    chat_prefix: str | None = None
+    excluding: tuple[str, ...] = ()
+    unit_code: str | None = None
+
+
 def month_start(now: datetime, tz: ZoneInfo) -> datetime:
     """The first instant of ``now``'s month in the bot's time zone, in UTC."""
     local = now.astimezone(tz)
@@ -61,7 +80,8 @@ def month_start(now: datetime, tz: ZoneInfo) -> datetime:
 
 
 class UsageMeter:
-    """Counts a channel's use this month, warns admins, holds non-urgent notices."""
+    """Counts a channel's (or one of its accounts') use this month, warns admins, holds
+    non-urgent notices."""
 
     def __init__(
         self,
@@ -70,11 +90,15 @@ class UsageMeter:
         *,
         monthly_quota: int,
         user_quota: int,
+        account: Account | None = None,
         every: float = 60.0,
         hold_for: timedelta = timedelta(minutes=15),
     ) -> None:
         self.services = services
         self.channel = channel
+        self.account = account = account or Account()
+        # In logs and outbox keys: "zalo", or "zalo/<bot_id>" for a further bot.
+        self.metered = f"{channel}/{account.name}" if account.name else channel
         self.monthly_quota = monthly_quota
         self.user_quota = user_quota
         self.every = every
@@ -88,7 +112,13 @@ class UsageMeter:
             return self._last[1]
         start = month_start(now, self.services.tz)
         async with self.services.db.transaction() as conn:
-            counted = await usage_repo.since(conn, self.channel, start)
+            counted = await usage_repo.since(
+                conn,
+                self.channel,
+                start,
+                chat_prefix=self.account.chat_prefix,
+                excluding=self.account.excluding,
+            )
             reading = Reading(
                 month=start.astimezone(self.services.tz).strftime("%Y-%m"),
                 sent=counted.sent,
@@ -100,12 +130,17 @@ class UsageMeter:
                 await self._warn_admins(conn, now, reading)
             if reading.hold:
                 held = await usage_repo.hold_non_urgent(
-                    conn, self.channel, now, now + self.hold_for
+                    conn,
+                    self.channel,
+                    now,
+                    now + self.hold_for,
+                    chat_prefix=self.account.chat_prefix,
+                    excluding=self.account.excluding,
                 )
                 if held:
                     log.warning(
                         "%s: %d of %d messages used this month; holding %d non-urgent notices",
-                        self.channel,
+                        self.metered,
                         reading.sent,
                         self.monthly_quota,
                         held,
@@ -118,9 +153,11 @@ class UsageMeter:
         if root is None:
             return
         level = "hold" if reading.hold else "warn"
+        bound = await units.get(conn, self.account.unit_code) if self.account.unit_code else None
         text = self.services.texts.render(
             "quota.warning",
             channel=self.services.texts.render(f"quota.channel.{self.channel}"),
+            account=bound.name if bound is not None else self.account.unit_code,
             sent=reading.sent,
             quota=self.monthly_quota,
             percent=round(reading.share * 100),
@@ -136,7 +173,7 @@ class UsageMeter:
             channel, chat_id = chat
             queued |= await outbox.enqueue(
                 conn,
-                key=f"quota:{self.channel}:{reading.month}:{level}:{admin.id}",
+                key=f"quota:{self.metered}:{reading.month}:{level}:{admin.id}",
                 channel=channel,
                 chat_id=chat_id,
                 payload=Reply(text).to_json(),
@@ -147,19 +184,26 @@ class UsageMeter:
             self.services.outbox_wakeup.set()
             log.warning(
                 "%s: %d of %d messages used this month; admins warned",
-                self.channel,
+                self.metered,
                 reading.sent,
                 self.monthly_quota,
             )
 
 
 class MeteredOutboxSender(OutboxSender):
-    """An outbox sender that reads the meter before each batch."""
+    """An outbox sender that reads the meter (one per account) before each batch."""
 
-    def __init__(self, services: Services, channel: str, send: Send, meter: UsageMeter) -> None:
+    def __init__(
+        self,
+        services: Services,
+        channel: str,
+        send: Send,
+        meter: UsageMeter | Sequence[UsageMeter],
+    ) -> None:
         super().__init__(services.db, channel, send, services.outbox_wakeup)
-        self.meter = meter
+        self.meters = [meter] if isinstance(meter, UsageMeter) else list(meter)
 
     async def drain(self, *, now: datetime | None = None, limit: int = 50) -> Result:
-        await self.meter.check(now)
+        for meter in self.meters:
+            await meter.check(now)
         return await super().drain(now=now, limit=limit)

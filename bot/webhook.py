@@ -1,5 +1,6 @@
 """One aiohttp server for webhook mode: ``/webhook/<channel>`` for each channel served by
-webhook (``/webhook/telegram``, ``/webhook/zalo``), ``/healthz`` and ``/readyz``; with WEB_BASE_URL set, the
+webhook (``/webhook/telegram``, ``/webhook/zalo``; a further account of a channel at
+``/webhook/<channel>/<key>``, e.g. ``/webhook/zalo/<bot_id>``), ``/healthz`` and ``/readyz``; with WEB_BASE_URL set, the
 officials' dashboard too (bot/dashboard, added through ``extra``).
 
 ``/healthz`` answers 200 while the process runs (a liveness check: restart it if this fails).
@@ -258,10 +259,12 @@ def source_of(request: web.Request, trusted: Iterable[Network]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Hook:
-    """A channel served here, with the secret its platform must send."""
+    """A channel (or one account of it) served here, with the secret its platform must send,
+    at ``path`` (default ``/webhook/<channel name>``)."""
 
     channel: Webhooked
     secret: str
+    path: str | None = None
 
 
 @dataclass
@@ -373,7 +376,7 @@ def build_app(
     app.router.add_get(HEALTH_PATH, health)
     app.router.add_get(READY_PATH, ready)
     for hook in endpoints.hooks:
-        app.router.add_post(path_for(hook.channel.name), route(hook))
+        app.router.add_post(hook.path or path_for(hook.channel.name), route(hook))
     if extra is not None:
         extra(app)
     return app

@@ -48,6 +48,7 @@ __all__ = [
     "Polling",
     "RetryLater",
     "SecretRule",
+    "SeveralAccounts",
     "SignedWebhook",
     "TokenRefused",
     "Webhooked",
@@ -144,6 +145,16 @@ class Webhooked(Protocol):
     async def receive(self, body: bytes) -> str | None:
         """Handle a pushed body (after the secret was checked); returns None when it was
         handled, else why it is a bad request."""
+        ...
+
+
+@runtime_checkable
+class SeveralAccounts(Protocol):
+    """A webhooked channel serving further accounts beside its first (several Zalo bots):
+    each takes its webhook at ``/webhook/<name>/<key>`` with a secret of its own."""
+
+    def webhook_accounts(self) -> Mapping[str, Webhooked]:
+        """The further accounts by key (the part of their path after ``/webhook/<name>/``)."""
         ...
 
 

@@ -52,6 +52,9 @@ class Webhook:
     secret: Callable[[Settings], str | None]
     token: Callable[[Settings], str]
     rule: SecretRule = VISIBLE_ASCII
+    # Further accounts of the channel, as (key, token): each takes its webhook at
+    # /webhook/<name>/<key> with a secret derived from its own token (several Zalo bots).
+    accounts: Callable[[Settings], list[tuple[str, str]]] | None = None
     # A secret the platform issues (Zalo OA's secret key) is taken as it is: its length and
     # characters are the platform's business, and the bot never hands it over.
     issued: bool = False
@@ -86,6 +89,13 @@ def opener(module: str) -> Opener:
     return open_channel
 
 
+def _more_zalo_bots(settings: Settings) -> list[tuple[str, str]]:
+    """ZALO_BOT_ACCOUNTS as (bot id, token), checked (ValueError naming the entry)."""
+    from bot.channels.zalo import bots_from
+
+    return [(bot.bot_id, bot.token) for bot in bots_from(settings) if not bot.primary]
+
+
 CHANNELS: tuple[ChannelType, ...] = (
     ChannelType(
         "telegram",
@@ -101,13 +111,15 @@ CHANNELS: tuple[ChannelType, ...] = (
     ),
     ChannelType(
         "zalo",
-        configured=lambda s: bool(s.zalo_bot_token),
+        # ZALO_BOT_ACCOUNTS alone configures it too, so that bots_from refuses it by name.
+        configured=lambda s: bool(s.zalo_bot_token or s.zalo_bot_accounts),
         open=opener("bot.channels.zalo"),
         polls=True,
         webhook=Webhook(
             url=lambda s: s.zalo_webhook_url,
             secret=lambda s: s.zalo_webhook_secret,
             token=lambda s: s.zalo_bot_token or "",
+            accounts=_more_zalo_bots,
         ),
     ),
     ChannelType(
@@ -138,7 +150,9 @@ def served(settings: Settings) -> list[ChannelType]:
 
 def webhook_secrets(settings: Settings) -> dict[str, str]:
     """The webhook secret of every configured channel that can take a webhook, checked
-    (raises bot.webhook.WebhookSecretError, never quoting the secret).
+    (raises bot.webhook.WebhookSecretError, never quoting the secret), keyed by its path under
+    /webhook/: the channel's name, and ``<name>/<key>`` for each further account (ValueError
+    for a malformed account list).
 
     A bad secret is refused even when that channel polls: it would be used as soon as its
     webhook URL is set.
@@ -160,6 +174,9 @@ def webhook_secrets(settings: Settings) -> dict[str, str]:
         secrets[row.name] = webhook_secret(
             row.name, secret, row.webhook.token(settings), rule=row.webhook.rule
         )
+        for key, token in row.webhook.accounts(settings) if row.webhook.accounts else ():
+            account = f"{row.name}/{key}"
+            secrets[account] = webhook_secret(account, None, token, rule=row.webhook.rule)
     return secrets
 
 

@@ -375,6 +375,12 @@ class ZaloBotApi:
         if self._owns_client:
             await self._client.aclose()
 
+    @property
+    def bot_id(self) -> str:
+        """The bot's id: the token's part before the first ``:`` (getMe tells it too; not the
+        secret part)."""
+        return self._token.partition(":")[0]
+
     def redacted_url(self, method: str) -> str:
         """The URL of ``method`` with the token hidden, safe for logs and messages."""
         return f"{self._base_url}{_REDACTED_PATH}/{method}"

@@ -7,6 +7,7 @@ chats that talked to the bot have a ``conversations`` row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,16 +31,32 @@ class Usage:
         return self.proactive + self.answered
 
 
+def _chats_of(
+    column: sa.ColumnElement[str], prefix: str | None, excluding: Sequence[str]
+) -> sa.ColumnElement[bool]:
+    """Chats starting with ``prefix`` (any, when None) and with none of ``excluding``."""
+    wanted: list[sa.ColumnElement[bool]] = []
+    if prefix is not None:
+        wanted.append(column.startswith(prefix, autoescape=True))
+    wanted.extend(sa.not_(column.startswith(other, autoescape=True)) for other in excluding)
+    return sa.and_(sa.true(), *wanted)
+
+
 async def since(
-    conn: AsyncConnection, channel: str, start: datetime, *, chat_prefix: str | None = None
+    conn: AsyncConnection,
+    channel: str,
+    start: datetime,
+    *,
+    chat_prefix: str | None = None,
+    excluding: Sequence[str] = (),
 ) -> Usage:
     """The channel's use since ``start``; with ``chat_prefix``, only chats whose id starts with
-    it (one Zalo OA of several: its chats are ``"<oa_id>:<user>"``)."""
+    it (one account of several: a Zalo OA's chats are ``"<oa_id>:<user>"``, a further Zalo
+    bot's ``"<bot_id>:<chat>"``); chats starting with one of ``excluding`` are left out (the
+    first Zalo bot's chats are bare: all but the further bots')."""
 
     def chats_of(column: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-        if chat_prefix is None:
-            return sa.true()
-        return column.startswith(chat_prefix, autoescape=True)
+        return _chats_of(column, chat_prefix, excluding)
 
     proactive = (
         await conn.execute(
@@ -68,9 +85,16 @@ async def since(
 
 
 async def hold_non_urgent(
-    conn: AsyncConnection, channel: str, now: datetime, until: datetime
+    conn: AsyncConnection,
+    channel: str,
+    now: datetime,
+    until: datetime,
+    *,
+    chat_prefix: str | None = None,
+    excluding: Sequence[str] = (),
 ) -> int:
-    """Keep unsent, non-urgent rows from being claimed before ``until`` (a lease held by no one)."""
+    """Keep unsent, non-urgent rows from being claimed before ``until`` (a lease held by no
+    one); ``chat_prefix`` and ``excluding`` pick one account's chats, as in :func:`since`."""
     result = await conn.execute(
         outbox.update()
         .where(
@@ -79,6 +103,7 @@ async def hold_non_urgent(
             outbox.c.sent_at.is_(None),
             outbox.c.failed_at.is_(None),
             sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < until),
+            _chats_of(outbox.c.chat_id, chat_prefix, excluding),
         )
         .values(claimed_until=until)
     )

@@ -124,6 +124,7 @@ ANNOUNCEMENT = (
 
 # Typical values by variable name.
 SAMPLES: dict[str, Any] = {
+    "account": "Xã Đức Hiệp",
     "action": "report",
     "address": "số 12 xóm Đông",
     "attachment": "photo",
