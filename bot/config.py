@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     zalo_oa_oauth_url: str = ZALO_OA_OAUTH_URL
     # 168 h = the Open API's 7 days; 48 to send only free consultation messages.
     zalo_oa_send_window_hours: Annotated[float, Field(gt=0, le=168)] = 168
+    # Messages a month each OA may send under its plan (answers and notices); 0: not metered.
+    zalo_oa_monthly_quota: Annotated[int, Field(ge=0)] = 0
     # Zalo retries a webhook for about two hours; an older signed body is a replay.
     zalo_oa_webhook_max_age: Annotated[float, Field(gt=0)] = 3 * 3600
     # Accept only the OA secret key in signatures (not the app secret: sources differ).

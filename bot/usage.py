@@ -148,6 +148,11 @@ class UsageMeter:
         self._last = (now, reading)
         return reading
 
+    def _upgrade_hint(self) -> str:
+        """How to raise this channel's cap (quota.upgrade.<channel>), or nothing."""
+        key = f"quota.upgrade.{self.channel}"
+        return self.services.texts.render(key) if self.services.texts.has(key) else ""
+
     async def _warn_admins(self, conn: AsyncConnection, now: datetime, reading: Reading) -> None:
         root = await units.get(conn, self.services.plan.root_unit)
         if root is None:
@@ -157,6 +162,7 @@ class UsageMeter:
         text = self.services.texts.render(
             "quota.warning",
             channel=self.services.texts.render(f"quota.channel.{self.channel}"),
+            upgrade=self._upgrade_hint(),
             account=bound.name if bound is not None else self.account.unit_code,
             sent=reading.sent,
             quota=self.monthly_quota,

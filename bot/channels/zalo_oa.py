@@ -600,8 +600,11 @@ async def open_channel(app: App) -> Live:
     settings is stored if it is new. Nothing is asked of Zalo yet: ``whoami`` does."""
     from bot.channels.registry import Live
     from bot.outbox import OutboxSender
+    from bot.usage import Account as UsageAccount
+    from bot.usage import MeteredOutboxSender, UsageMeter
 
     settings = app.settings
+    accounts = accounts_from(settings)
     client = httpx.AsyncClient()
     api = ZaloOAApi(
         app_id=settings.zalo_oa_app_id or "",
@@ -617,7 +620,7 @@ async def open_channel(app: App) -> Live:
         api,
         app.dispatcher.handle,
         app.db,
-        accounts_from(settings),
+        accounts,
         secrets=secrets,
         window=timedelta(hours=settings.zalo_oa_send_window_hours),
         max_age=settings.zalo_oa_webhook_max_age,
@@ -628,7 +631,27 @@ async def open_channel(app: App) -> Live:
     except BaseException:
         await client.aclose()
         raise
-    sender = OutboxSender(app.db, CHANNEL, channel.send_reply, app.services.outbox_wakeup)
+    sender: OutboxSender
+    if settings.zalo_oa_monthly_quota > 0:
+        # Each OA is metered on its own chats ("<oa_id>:<user>"): at 80% admins are told, at
+        # 95% that OA's non-urgent notices wait (bot/usage.py).
+        meters = [
+            UsageMeter(
+                app.services,
+                CHANNEL,
+                monthly_quota=settings.zalo_oa_monthly_quota,
+                user_quota=0,
+                account=UsageAccount(
+                    name=account.oa_id,
+                    chat_prefix=chat_of(account.oa_id, ""),
+                    unit_code=account.unit_code,
+                ),
+            )
+            for account in accounts
+        ]
+        sender = MeteredOutboxSender(app.services, CHANNEL, channel.send_reply, meters)
+    else:
+        sender = OutboxSender(app.db, CHANNEL, channel.send_reply, app.services.outbox_wakeup)
     return Live(channel, sender, [client.aclose, channel.drain])
 
 

@@ -30,7 +30,7 @@ from bot.webhook import Endpoints, Hook, WebhookServer
 from core.events import Choice, Reply
 from db.repos import oa_tokens, outbox, people
 from db.schema import processed_updates, visits
-from handlers.services import invites, stats
+from handlers.services import accounts, invites, stats
 from tests.auxil.fake_zalo_oa import FakeZaloOA, now_ms, sign
 from tests.bot.test_channels import ROOT, _free_port
 from tests.bot.test_notify import drain_all
@@ -498,6 +498,79 @@ async def test_two_oas_bound_to_two_communes_serve_their_own_people(app: App) ->
     assert (there_use.answered, there_use.proactive) == (2, 1)
     assert {m["oa_id"] for m in fake.sent} == {OA, OA2}
     assert sorted(fake.refreshes) == sorted([first, second])
+
+
+async def test_each_oa_is_metered_on_its_own_and_a_full_one_holds_only_its_notices(
+    app: App,
+) -> None:
+    async with app.db.transaction() as conn:  # an admin on the local chat, told when one is full
+        await accounts.grant_admin(
+            conn,
+            channel="local",
+            external_id="admin-oa",
+            root_unit=app.services.plan.root_unit,
+            now=datetime.now(UTC),
+        )
+    async with FakeZaloOA() as fake:
+        first = fake.add_oa(OA, "UBND xã Đức Chánh")
+        second = fake.add_oa(OA2, "UBND xã Đức Hiệp")
+        settings = oa_settings(
+            app, fake, first, zalo_oa_accounts=f"{OA2}=duc-hiep", zalo_oa_monthly_quota=4
+        )
+        async with app.db.transaction() as conn:
+            from bot.channels.zalo_oa import seed_digest
+
+            await oa_tokens.seed(conn, OA2, second, seed_digest(second), datetime.now(UTC))
+        opened = await registry.open_channels(
+            dataclasses.replace(app, settings=settings),
+            [r for r in registry.CHANNELS if r.name == "zalo_oa"],
+        )
+        live = opened.live["zalo_oa"]
+        server = WebhookServer(Endpoints([Hook(live.channel, fake.oa_secret)]), "127.0.0.1:0")  # type: ignore[arg-type]
+        await server.start()
+        served = Served(app, fake, live, f"http://127.0.0.1:{server.bound_port}/webhook/zalo_oa")
+        try:
+            for text in ("menu", "xin chào", "cảm ơn", "menu"):  # the first OA's 4 of 4
+                await served.say(RESIDENT, text, oa=OA)
+            await served.say(RESIDENT, "menu", oa=OA2)  # the second OA: 1 of 4
+            for chat, key, text in (
+                (f"{OA}:{RESIDENT}", "digest:oa1", "Bản tin xã Đức Chánh"),
+                (f"{OA2}:{RESIDENT}", "digest:oa2", "Bản tin xã Đức Hiệp"),
+            ):
+                async with app.db.transaction() as conn:
+                    await outbox.enqueue(
+                        conn,
+                        key=key,
+                        channel="zalo_oa",
+                        chat_id=chat,
+                        payload=Reply(text).to_json(),
+                        now=datetime.now(UTC),
+                        urgent=False,
+                    )
+            await _notice(app, f"{OA}:{RESIDENT}", "help:oa1", "Cần giúp ở Đức Chánh")  # urgent
+            await drain_all(live.sender)
+        finally:
+            await server.stop()
+            await opened.close()
+    to_first = [m["text"] for m in fake.sent if m["oa_id"] == OA]
+    to_second = [m["text"] for m in fake.sent if m["oa_id"] == OA2]
+    assert "Bản tin xã Đức Chánh" not in to_first  # held: the first OA is full
+    assert to_first[-1] == "Cần giúp ở Đức Chánh"  # urgent: still goes
+    assert to_second[-1] == "Bản tin xã Đức Hiệp"  # the second OA has room
+    async with app.db.read() as conn:
+        from db.schema import outbox as table
+
+        rows = await conn.execute(
+            sa.select(table.c.key, table.c.chat_id, table.c.payload).where(
+                table.c.key.startswith("quota:")
+            )
+        )
+        warnings = [(row.key, row.chat_id, row.payload["text"]) for row in rows]
+    assert len(warnings) == 1
+    key, chat, text = warnings[0]
+    assert key.startswith(f"quota:zalo_oa/{OA}:") and chat == "admin-oa"
+    assert "OA Zalo của Xã Đức Chánh đã dùng khoảng 4/4 tin nhắn" in text
+    assert "ZALO_OA_MONTHLY_QUOTA" in text and "người trò chuyện" not in text
 
 
 # --- `python -m bot run` with the OA configured from the environment ---------------------------

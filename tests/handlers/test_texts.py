@@ -227,6 +227,7 @@ SAMPLES: dict[str, Any] = {
     "position": "Giáo viên",
     "proficient": True,
     "quota": 3000,
+    "upgrade": "Cần thêm thì nâng gói trong Zalo Bot Creator rồi đặt ZALO_MONTHLY_QUOTA cho đúng.",
     "reason": "",
     "role": "Thành viên Tổ",
     "root": "Huyện Mộ Đức",
