@@ -64,8 +64,8 @@ async def _register(app: App, tg: FakeTelegram, user: int, role: str, unit: str)
         )
     await tg.say_and_wait(user, f"/start {invite.code}")
     await tg.wait_text(user, "Chào mừng")
+    await tg.wait_for(user, 2)  # the welcome and the menu (or the member's position question)
     if role == "member":
-        await tg.wait_for(user, 2)
         await tg.press_and_wait(user, "Giáo viên", replies=2)
 
 
