@@ -5,6 +5,7 @@ enforces signatures, token expiry and rotation, and the messaging window."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import os
@@ -24,7 +25,13 @@ import sqlalchemy as sa
 from bot.app import App
 from bot.channels import registry
 from bot.channels.base import TokenRefused
-from bot.channels.zalo_oa import BUTTON_PREFIX, TokenStore, ZaloOAChannel, messages_for
+from bot.channels.zalo_oa import (
+    BUTTON_PREFIX,
+    TokenStore,
+    ZaloOAChannel,
+    messages_for,
+    seed_digest,
+)
 from bot.outbox import OutboxSender
 from bot.webhook import Endpoints, Hook, WebhookServer
 from core.events import Choice, Reply
@@ -455,37 +462,45 @@ async def test_the_token_store_reads_the_stored_pair_before_refreshing(app: App)
 
 
 # --- several OAs in one process ----------------------------------------------------------------
-async def test_two_oas_bound_to_two_communes_serve_their_own_people(app: App) -> None:
-    async with FakeZaloOA() as fake:
-        first = fake.add_oa(OA, "UBND xã Đức Chánh")
-        second = fake.add_oa(OA2, "UBND xã Đức Hiệp")
-        settings = oa_settings(app, fake, first, zalo_oa_accounts=f"{OA2}=duc-hiep")
-        async with app.db.transaction() as conn:  # what `python -m bot zalo-oa token` does
-            from bot.channels.zalo_oa import seed_digest
+@contextlib.asynccontextmanager
+async def two_oas(
+    app: App, fake: FakeZaloOA, **more: Any
+) -> AsyncIterator[tuple[Served, tuple[str, str]]]:
+    """The OAs of Đức Chánh and Đức Hiệp served by one app (the second's token stored as
+    `python -m bot zalo-oa token` does); yields them and the two seeded refresh tokens."""
+    first = fake.add_oa(OA, "UBND xã Đức Chánh")
+    second = fake.add_oa(OA2, "UBND xã Đức Hiệp")
+    settings = oa_settings(app, fake, first, zalo_oa_accounts=f"{OA2}=duc-hiep", **more)
+    async with app.db.transaction() as conn:
+        await oa_tokens.seed(conn, OA2, second, seed_digest(second), datetime.now(UTC))
+    opened = await registry.open_channels(
+        dataclasses.replace(app, settings=settings),
+        [r for r in registry.CHANNELS if r.name == "zalo_oa"],
+    )
+    live = opened.live["zalo_oa"]
+    server = WebhookServer(Endpoints([Hook(live.channel, fake.oa_secret)]), "127.0.0.1:0")  # type: ignore[arg-type]
+    await server.start()
+    try:
+        url = f"http://127.0.0.1:{server.bound_port}/webhook/zalo_oa"
+        yield Served(app, fake, live, url), (first, second)
+    finally:
+        await server.stop()
+        await opened.close()
 
-            await oa_tokens.seed(conn, OA2, second, seed_digest(second), datetime.now(UTC))
-        opened = await registry.open_channels(
-            dataclasses.replace(app, settings=settings),
-            [r for r in registry.CHANNELS if r.name == "zalo_oa"],
-        )
-        live = opened.live["zalo_oa"]
-        server = WebhookServer(Endpoints([Hook(live.channel, fake.oa_secret)]), "127.0.0.1:0")  # type: ignore[arg-type]
-        await server.start()
-        served = Served(app, fake, live, f"http://127.0.0.1:{server.bound_port}/webhook/zalo_oa")
-        try:
-            # The same Zalo user id on each OA is two chats; each OA answers its own commune.
-            here = await served.say(RESIDENT, "/lienhe", oa=OA)
-            there = await served.say(RESIDENT, "/lienhe", oa=OA2)
-            assert here[0].startswith("Thôn, tổ dân phố nào ạ?") and "Đức Chánh" not in here[0]
-            assert there[0].startswith("Thôn, tổ dân phố nào ạ?")
-            follow = await served.say(RESIDENT, "/theodoi", oa=OA2)
-            assert "nhận thông báo của cả Xã Đức Hiệp" in follow[0]
-            # A notice to the chat on the second OA leaves through the second OA.
-            await _notice(app, f"{OA2}:{RESIDENT}", "notice:2", "Thông báo của xã Đức Hiệp")
-            await drain_all(live.sender)
-        finally:
-            await server.stop()
-            await opened.close()
+
+async def test_two_oas_bound_to_two_communes_serve_their_own_people(app: App) -> None:
+    async with FakeZaloOA() as fake, two_oas(app, fake) as (served, seeds):
+        live = served.live
+        # The same Zalo user id on each OA is two chats; each OA answers its own commune.
+        here = await served.say(RESIDENT, "/lienhe", oa=OA)
+        there = await served.say(RESIDENT, "/lienhe", oa=OA2)
+        assert here[0].startswith("Thôn, tổ dân phố nào ạ?") and "Đức Chánh" not in here[0]
+        assert there[0].startswith("Thôn, tổ dân phố nào ạ?")
+        follow = await served.say(RESIDENT, "/theodoi", oa=OA2)
+        assert "nhận thông báo của cả Xã Đức Hiệp" in follow[0]
+        # A notice to the chat on the second OA leaves through the second OA.
+        await _notice(app, f"{OA2}:{RESIDENT}", "notice:2", "Thông báo của xã Đức Hiệp")
+        await drain_all(live.sender)
     assert [m["oa_id"] for m in fake.sent if m["text"] == "Thông báo của xã Đức Hiệp"] == [OA2]
     # Use is counted per OA (`python -m bot zalo-oa status`).
     from db.repos import usage
@@ -497,7 +512,7 @@ async def test_two_oas_bound_to_two_communes_serve_their_own_people(app: App) ->
     assert (here_use.answered, here_use.proactive) == (1, 0)
     assert (there_use.answered, there_use.proactive) == (2, 1)
     assert {m["oa_id"] for m in fake.sent} == {OA, OA2}
-    assert sorted(fake.refreshes) == sorted([first, second])
+    assert sorted(fake.refreshes) == sorted(seeds)
 
 
 async def test_each_oa_is_metered_on_its_own_and_a_full_one_holds_only_its_notices(
@@ -511,47 +526,27 @@ async def test_each_oa_is_metered_on_its_own_and_a_full_one_holds_only_its_notic
             root_unit=app.services.plan.root_unit,
             now=datetime.now(UTC),
         )
-    async with FakeZaloOA() as fake:
-        first = fake.add_oa(OA, "UBND xã Đức Chánh")
-        second = fake.add_oa(OA2, "UBND xã Đức Hiệp")
-        settings = oa_settings(
-            app, fake, first, zalo_oa_accounts=f"{OA2}=duc-hiep", zalo_oa_monthly_quota=4
-        )
-        async with app.db.transaction() as conn:
-            from bot.channels.zalo_oa import seed_digest
-
-            await oa_tokens.seed(conn, OA2, second, seed_digest(second), datetime.now(UTC))
-        opened = await registry.open_channels(
-            dataclasses.replace(app, settings=settings),
-            [r for r in registry.CHANNELS if r.name == "zalo_oa"],
-        )
-        live = opened.live["zalo_oa"]
-        server = WebhookServer(Endpoints([Hook(live.channel, fake.oa_secret)]), "127.0.0.1:0")  # type: ignore[arg-type]
-        await server.start()
-        served = Served(app, fake, live, f"http://127.0.0.1:{server.bound_port}/webhook/zalo_oa")
-        try:
-            for text in ("menu", "xin chào", "cảm ơn", "menu"):  # the first OA's 4 of 4
-                await served.say(RESIDENT, text, oa=OA)
-            await served.say(RESIDENT, "menu", oa=OA2)  # the second OA: 1 of 4
-            for chat, key, text in (
-                (f"{OA}:{RESIDENT}", "digest:oa1", "Bản tin xã Đức Chánh"),
-                (f"{OA2}:{RESIDENT}", "digest:oa2", "Bản tin xã Đức Hiệp"),
-            ):
-                async with app.db.transaction() as conn:
-                    await outbox.enqueue(
-                        conn,
-                        key=key,
-                        channel="zalo_oa",
-                        chat_id=chat,
-                        payload=Reply(text).to_json(),
-                        now=datetime.now(UTC),
-                        urgent=False,
-                    )
-            await _notice(app, f"{OA}:{RESIDENT}", "help:oa1", "Cần giúp ở Đức Chánh")  # urgent
-            await drain_all(live.sender)
-        finally:
-            await server.stop()
-            await opened.close()
+    async with FakeZaloOA() as fake, two_oas(app, fake, zalo_oa_monthly_quota=4) as (served, _):
+        live = served.live
+        for text in ("menu", "xin chào", "cảm ơn", "menu"):  # the first OA's 4 of 4
+            await served.say(RESIDENT, text, oa=OA)
+        await served.say(RESIDENT, "menu", oa=OA2)  # the second OA: 1 of 4
+        for chat, key, text in (
+            (f"{OA}:{RESIDENT}", "digest:oa1", "Bản tin xã Đức Chánh"),
+            (f"{OA2}:{RESIDENT}", "digest:oa2", "Bản tin xã Đức Hiệp"),
+        ):
+            async with app.db.transaction() as conn:
+                await outbox.enqueue(
+                    conn,
+                    key=key,
+                    channel="zalo_oa",
+                    chat_id=chat,
+                    payload=Reply(text).to_json(),
+                    now=datetime.now(UTC),
+                    urgent=False,
+                )
+        await _notice(app, f"{OA}:{RESIDENT}", "help:oa1", "Cần giúp ở Đức Chánh")  # urgent
+        await drain_all(live.sender)
     to_first = [m["text"] for m in fake.sent if m["oa_id"] == OA]
     to_second = [m["text"] for m in fake.sent if m["oa_id"] == OA2]
     assert "Bản tin xã Đức Chánh" not in to_first  # held: the first OA is full
