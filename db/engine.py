@@ -80,8 +80,14 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A connection for reading only."""
+        """A connection for reading only (what it writes is rolled back when it closes).
+
+        On SQLite it begins with a plain (deferred) BEGIN: in WAL mode a reader never takes
+        the write lock, so a long read (an export, a dashboard page) does not hold reports up.
+        """
         async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                await conn.execution_options(**{_READ_ONLY: True})
             yield conn
 
     async def ping(self) -> None:
@@ -106,6 +112,7 @@ class Database:
 
 
 _BEFORE_COMMIT = "before_commit"
+_READ_ONLY = "tocongnghe_read_only"  # execution option of read() connections
 # The advisory lock key that serialises migrations across processes (any fixed number).
 _MIGRATION_LOCK = 7_140_2026
 
@@ -263,4 +270,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock at BEGIN (no upgrade deadlocks); readers never need it.
+        reading = conn.get_execution_options().get(_READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")

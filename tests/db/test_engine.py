@@ -96,3 +96,23 @@ async def test_sqlite_writer_waits_for_another_process_lock_without_blocking_the
         await asyncio.wait_for(write(), 1)
     finally:
         other.close()
+
+
+async def test_a_long_read_does_not_hold_a_report_up(app: App) -> None:
+    """An export or a dashboard page reading takes no write lock (on SQLite too): a
+    transaction begins and commits while the read is still open."""
+    async with app.db.read() as reading:
+        await reading.execute(sa.text("SELECT name FROM units WHERE code = 'duc-chanh'"))
+
+        async def rename() -> None:
+            async with app.db.transaction() as conn:
+                await conn.execute(
+                    sa.text("UPDATE units SET name = 'Xã Đức Chánh (mới)' WHERE code = 'duc-chanh'")
+                )
+
+        await asyncio.wait_for(rename(), 2)  # it waited for the read's lock before: 30 s
+    async with app.db.read() as fresh:
+        now = (
+            await fresh.execute(sa.text("SELECT name FROM units WHERE code = 'duc-chanh'"))
+        ).scalar_one()
+    assert now == "Xã Đức Chánh (mới)"
