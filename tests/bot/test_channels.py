@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import signal
 import socket
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from core.events import Reply
 from db.repos import outbox
 from tests.auxil.cli import run_json
 from tests.auxil.fake_zalo import FakeZaloServer, post_webhook, text_event
+from tests.auxil.process import operator_env, start_bot
 from tests.bot.test_notify import add_people, villages
 from tests.conftest import settings_for
 
@@ -214,11 +213,7 @@ def _free_port() -> int:
 
 async def test_run_registers_and_serves_the_zalo_webhook_from_the_table(tmp_path: Path) -> None:
     port = _free_port()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_")) and key != "DATABASE_URL"
-    }
+    environment = operator_env()
     async with FakeZaloServer(ZALO_TOKEN, idle_wait=0.1) as zalo:
         environment.update(
             DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
@@ -227,17 +222,7 @@ async def test_run_registers_and_serves_the_zalo_webhook_from_the_table(tmp_path
             ZALO_WEBHOOK_URL="https://bot.example.vn",
             WEBHOOK_LISTEN=f"127.0.0.1:{port}",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot(environment)
         try:
             url = f"http://127.0.0.1:{port}/webhook/zalo"
             event = text_event("c-1", "u-1", "menu", message_id="run-1")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.fake_telegram import FakeTelegram
 from tests.auxil.fake_zalo import FakeZaloServer
+from tests.auxil.process import operator_env, start_bot
 
 ROOT = Path(__file__).resolve().parents[2]
 REJECTED_TELEGRAM = "987654321:AAFrejected-Telegram-token_0123456789"
@@ -19,24 +19,12 @@ REJECTED_ZALO = "1122334455:rejected-zalo-token-0123456789abcdef"
 
 async def run_bot(tmp_path: Path, **env: str) -> tuple[int, str]:
     """Start the bot as an operator would; its exit code and stderr (stdout included)."""
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_")) and key != "DATABASE_URL"
-    }
+    environment = operator_env()
     environment.update(
         DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}", TELEGRAM_RATE_LIMIT="0", **env
     )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=environment,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
+    process = await start_bot(
+        environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )
     try:
         output, _ = await asyncio.wait_for(process.communicate(), 60)
@@ -129,16 +117,8 @@ async def test_web_base_url_serves_the_dashboard_while_telegram_polls(tmp_path: 
             WEB_BASE_URL="https://bot.example.vn",
             WEBHOOK_LISTEN=f"127.0.0.1:{port}",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+        process = await start_bot(
+            environment, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
         )
         try:
             status = None

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,7 +26,8 @@ from db.repos import outbox
 from db.schema import accounts as accounts_table
 from handlers.services import accounts, invites
 from tests.auxil.fake_zalo import FakeBot, FakeZaloServer, post_webhook, text_event
-from tests.bot.test_channels import ROOT, _free_port
+from tests.auxil.process import operator_env, start_bot
+from tests.bot.test_channels import _free_port
 from tests.bot.test_cli import bot as run_cli
 from tests.bot.test_cli import ok
 from tests.conftest import settings_for
@@ -316,11 +315,7 @@ async def test_run_takes_each_bots_webhook_on_its_own_path_with_its_own_secret(
         await prepared.load_sample_units_if_empty()
     finally:
         await prepared.close()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_")) and key != "DATABASE_URL"
-    }
+    environment = operator_env()
     async with FakeZaloServer(TOKEN_A, more_tokens=[TOKEN_B], idle_wait=0.1) as fake:
         a, b = fake.bot(TOKEN_A), fake.bot(TOKEN_B)
         environment.update(
@@ -334,17 +329,7 @@ async def test_run_takes_each_bots_webhook_on_its_own_path_with_its_own_secret(
             FAIR_USE_MESSAGES="0",
             LOG_LEVEL="DEBUG",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot(environment)
         base = f"http://127.0.0.1:{port}/webhook/zalo"
         try:
             for _ in range(300):  # the bot starts, sets both webhooks, then listens

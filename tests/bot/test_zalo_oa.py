@@ -8,10 +8,8 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import re
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,7 +37,8 @@ from db.repos import oa_tokens, outbox, people
 from db.schema import processed_updates, visits
 from handlers.services import accounts, invites, stats
 from tests.auxil.fake_zalo_oa import FakeZaloOA, now_ms, sign
-from tests.bot.test_channels import ROOT, _free_port
+from tests.auxil.process import operator_env, start_bot
+from tests.bot.test_channels import _free_port
 from tests.bot.test_notify import drain_all
 from tests.conftest import settings_for
 
@@ -580,11 +579,7 @@ async def test_run_serves_the_oa_configured_from_the_environment(tmp_path: Path)
         code = await _invite(prepared)
     finally:
         await prepared.close()
-    environment = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("TELEGRAM_", "ZALO_", "WEBHOOK_")) and key != "DATABASE_URL"
-    }
+    environment = operator_env()
     async with FakeZaloOA() as fake:
         seed = fake.add_oa(OA, "UBND xã Đức Chánh")
         environment.update(
@@ -601,17 +596,7 @@ async def test_run_serves_the_oa_configured_from_the_environment(tmp_path: Path)
             WEBHOOK_LISTEN=f"127.0.0.1:{port}",
             FAIR_USE_MESSAGES="0",
         )
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            cwd=ROOT,
-            env=environment,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_bot(environment)
         url = f"http://127.0.0.1:{port}/webhook/zalo_oa"
         served = Served(prepared, fake, None, url)  # type: ignore[arg-type]
         try:
