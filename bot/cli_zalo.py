@@ -27,7 +27,7 @@ def add_commands(sub: Any) -> dict[tuple[str, ...], Any]:
 async def cmd_status(app: App, args: argparse.Namespace) -> int:
     """Per bot: its id, its unit, where its webhook is taken, and this month's messages and
     chats against ZALO_MONTHLY_QUOTA and ZALO_USER_QUOTA (which apply to each bot)."""
-    from bot.channels.zalo import CHANNEL, bots_from
+    from bot.channels.zalo import CHANNEL, bots_from, metered_account
     from bot.usage import Reading, month_start
 
     settings = app.settings
@@ -39,16 +39,16 @@ async def cmd_status(app: App, args: argparse.Namespace) -> int:
     if not bots:
         print("no Zalo bot is configured (ZALO_BOT_TOKEN)", file=sys.stderr)
         return 2
-    others = tuple(bot.prefix for bot in bots if not bot.primary)
     start = month_start(datetime.now(UTC), app.services.tz)
     async with app.db.read() as conn:
         for bot in bots:
+            account = metered_account(bot, bots)
             used = await usage.since(
                 conn,
                 CHANNEL,
                 start,
-                chat_prefix=bot.prefix or None,
-                excluding=others if bot.primary else (),
+                chat_prefix=account.chat_prefix,
+                excluding=account.excluding,
             )
             reading = Reading(
                 month="",

@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from bot.app import App
     from bot.channels.registry import Live
     from bot.config import Settings
+    from bot.usage import Account as UsageAccount
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,19 @@ def bots_from(settings: Settings) -> list[Bot]:
     return found
 
 
+def metered_account(bot: Bot, bots: Sequence[Bot]) -> UsageAccount:
+    """The chats ``bot``'s usage meter counts: a further bot's carry its prefix; the first
+    bot's are bare, so they are all but the further bots'."""
+    from bot.usage import Account as UsageAccount
+
+    return UsageAccount(
+        name="" if bot.primary else bot.bot_id,
+        chat_prefix=bot.prefix or None,
+        excluding=tuple(b.prefix for b in bots if not b.primary) if bot.primary else (),
+        unit_code=bot.unit_code,
+    )
+
+
 def to_incoming(
     update: ZaloUpdate,
     *,
@@ -178,7 +192,7 @@ async def open_channel(app: App) -> Live:
     channel, with an outbox sender that reads each bot's usage meter (ZALO_MONTHLY_QUOTA and
     ZALO_USER_QUOTA, per bot). Nothing is asked of Zalo yet: ``whoami`` checks the tokens."""
     from bot.channels.registry import Live
-    from bot.usage import Account, MeteredOutboxSender, UsageMeter
+    from bot.usage import MeteredOutboxSender, UsageMeter
 
     settings = app.settings
     bots = bots_from(settings)
@@ -209,19 +223,13 @@ async def open_channel(app: App) -> Live:
         scope=primary.unit_code,
         more=[serving(bot) for bot in more],
     )
-    others = tuple(bot.prefix for bot in more)
     meters = [
         UsageMeter(
             app.services,
             CHANNEL,
             monthly_quota=settings.zalo_monthly_quota,
             user_quota=settings.zalo_user_quota,
-            account=Account(
-                name="" if bot.primary else bot.bot_id,
-                chat_prefix=bot.prefix or None,
-                excluding=others if bot.primary else (),
-                unit_code=bot.unit_code,
-            ),
+            account=metered_account(bot, bots),
         )
         for bot in bots
     ]
