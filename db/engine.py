@@ -192,14 +192,19 @@ class _SqliteConnection(aiosqlite.Connection):
     tens of thread switches per report, about half of its time on SQLite. Inside a
     transaction that began with BEGIN IMMEDIATE this process already holds the write lock,
     and in WAL mode readers never block, so those statements only touch the page cache and
-    run inline, and so does ROLLBACK (it only drops this connection's pages). BEGIN is tried
-    inline without waiting (busy_timeout 0 for that one statement): only when another
-    process holds the write lock does it go to the worker thread to wait for it, up to
-    busy_timeout. What else can wait stays on the worker thread: PRAGMAs (at connect) and
-    COMMIT (a WAL checkpoint syncs to disk).
+    run inline, and so does ROLLBACK (it only drops this connection's pages). BEGIN and COMMIT
+    are tried inline without waiting (busy_timeout 0 for that one statement): only when
+    another process holds a lock does the statement go to the worker thread to wait for it,
+    up to busy_timeout (a COMMIT refused as busy leaves the transaction open, to be retried).
+    In WAL mode with synchronous=NORMAL a COMMIT appends to the log without syncing; the sync
+    is the checkpoint's, so automatic checkpoints are off on these connections and every
+    CHECKPOINT_EVERY commits one runs on the worker thread instead (PASSIVE: it waits for no
+    one). PRAGMAs (at connect) stay on the worker thread too.
     """
 
-    busy_timeout_ms = 30_000  # restored after an inline BEGIN (set at connect, see below)
+    busy_timeout_ms = 30_000  # restored after an inline BEGIN or COMMIT (set at connect)
+    CHECKPOINT_EVERY = 200  # commits between two checkpoints, per connection
+    _commits = 0
 
     async def _execute(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         if self._connection is None or not self._running:
@@ -207,17 +212,33 @@ class _SqliteConnection(aiosqlite.Connection):
         kind = _kind(fn, args)
         if kind == "inline":
             return fn(*args, **kwargs)
-        if kind == "begin":
-            connection = self._connection
-            connection.execute("PRAGMA busy_timeout=0")
-            try:
-                return fn(*args, **kwargs)
-            except sqlite3.OperationalError as error:
-                if "locked" not in str(error) and "busy" not in str(error):
-                    raise
-            finally:
-                connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-        return await super()._execute(fn, *args, **kwargs)
+        if kind == "thread":
+            return await super()._execute(fn, *args, **kwargs)
+        connection = self._connection
+        connection.execute("PRAGMA busy_timeout=0")
+        try:
+            result = fn(*args, **kwargs)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) and "busy" not in str(error):
+                raise
+            result = None
+            waited = True
+        else:
+            waited = False
+        finally:
+            connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        if waited:
+            result = await super()._execute(fn, *args, **kwargs)
+        if kind == "commit":
+            self._commits += 1
+            if self._commits % self.CHECKPOINT_EVERY == 0:
+                await super()._execute(_checkpoint, connection)
+        return result
+
+
+def _checkpoint(connection: sqlite3.Connection) -> None:
+    """Copy the write-ahead log into the database file (what autocheckpoint would do)."""
+    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 _INLINE = frozenset(
@@ -226,9 +247,12 @@ _INLINE = frozenset(
 
 
 def _kind(fn: Any, args: tuple[Any, ...]) -> str:
-    """ "begin" for BEGIN; "thread" for PRAGMA statements and for anything but statements,
-    cursor calls and rollback (commit, create_function…); else "inline"."""
+    """ "begin" for BEGIN, "commit" for COMMIT (tried inline, waited for on the thread);
+    "thread" for PRAGMA statements and for anything but statements, cursor calls, rollback
+    and commit (create_function, close…); else "inline"."""
     name = getattr(fn, "__name__", "")
+    if name == "commit":
+        return "commit"
     if name not in _INLINE:
         return "thread"
     if name == "execute" and args:
@@ -266,10 +290,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
+        # Checkpoints run off the event loop every CHECKPOINT_EVERY commits (_SqliteConnection).
+        cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writers take the write lock at BEGIN (no upgrade deadlocks); readers never need it.
         reading = conn.get_execution_options().get(_READ_ONLY, False)
-        conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+        # On the DBAPI cursor: SQLAlchemy's execution machinery is not needed for a BEGIN.
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute("BEGIN" if reading else "BEGIN IMMEDIATE")
+        finally:
+            cursor.close()
