@@ -109,6 +109,41 @@ async def test_an_idle_connection_that_died_is_replaced_before_use(app: App) -> 
             assert (await conn.exec_driver_sql("SELECT 1")).scalar_one() == 1
 
 
+async def _kill_kept_connection(app: App) -> None:
+    async with app.db.transaction() as conn:  # committed: its connection is kept for the next
+        pid = (await conn.exec_driver_sql("SELECT pg_backend_pid()")).scalar_one()
+    killer = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await killer.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await killer.close()
+
+
+async def test_a_kept_connection_that_died_while_idle_is_replaced_before_use(app: App) -> None:
+    """Transactions keep their connection for the next one; one kept idle past
+    IDLE_PING_SECONDS is pinged first, and a dead one is replaced without an error."""
+    if app.db.is_sqlite:
+        pytest.skip("the idle ping is for PostgreSQL's connections")
+    await _kill_kept_connection(app)
+    app.db._kept = [(conn, since - IDLE_PING_SECONDS - 1) for conn, since in app.db._kept]
+    for _ in range(3):
+        async with app.db.transaction() as conn:
+            assert (await conn.exec_driver_sql("SELECT 1")).scalar_one() == 1
+
+
+async def test_a_kept_connection_that_died_fails_one_transaction_only(app: App) -> None:
+    """Dead within the idle time (not pinged): that transaction fails and rolls back, the
+    connection is dropped, and the next transaction runs on a live one."""
+    if app.db.is_sqlite:
+        pytest.skip("the connection is PostgreSQL's")
+    await _kill_kept_connection(app)
+    with pytest.raises(sa.exc.SQLAlchemyError):
+        async with app.db.transaction() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+    async with app.db.transaction() as conn:
+        assert (await conn.exec_driver_sql("SELECT 1")).scalar_one() == 1
+
+
 async def test_workers_starting_together_migrate_once() -> None:
     """Every worker applies migrations at start; on one fresh PostgreSQL database, several
     starting at the same instant must all come up (one migrates, the others wait)."""
