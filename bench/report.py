@@ -5,7 +5,10 @@ parallel, each sending its next message as soon as the previous one is answered,
 bot process (`python -m bot run`, rate limiter and fair-use limits off: each member sends far
 more than FAIR_USE_MESSAGES a minute) through a local Bot API server running in this process.
 The same number of messages then go through a bare echo bot on the same channel code. The
-ratio reports/s ÷ echo messages/s shows what the bot's own work costs.
+ratio reports/s ÷ echo messages/s shows what the bot's own work costs. The two runs are
+repeated (--rounds, default 3, their order alternating) and the medians printed: on a shared
+machine the speed drifts (the echo bot's CPU per message went from 1.3 to 2.4 ms within half
+an hour on 2026-12-04), which one pair of runs would take for a result.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -113,9 +117,15 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _errors_in(log: Path) -> int:
-    """Lines of the process's stderr that report an error or start a traceback."""
+    """Lines of the process's stderr that report an error or start a traceback (the log is
+    removed when there are none)."""
     text = log.read_text(encoding="utf-8", errors="replace")
-    return sum(1 for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback"))
+    errors = sum(
+        1 for line in text.splitlines() if " ERROR " in line or line.startswith("Traceback")
+    )
+    if not errors:
+        log.unlink()  # kept only to be read when something went wrong
+    return errors
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:
@@ -160,7 +170,39 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[94] * 1000
 
 
-async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
+async def _measure(
+    name: str, module: str, backend: str, url: str, users: list[int], total: int, make: object
+) -> dict[str, float]:
+    """One run of the bot (or the echo bot) in a fresh process: rate, p95, CPU, errors."""
+    fd, log_name = tempfile.mkstemp(prefix=f"bench-{backend}-{name}-", suffix=".log")
+    log = Path(log_name)
+    try:
+        async with BenchTelegram() as tg:
+            process = await _start(module, tg, {"DATABASE_URL": url}, fd)
+            try:
+                await _drive(tg, users, len(users) * 2, make)  # warm-up
+                cpu_before = _cpu_seconds(process.pid)
+                elapsed, latencies = await _drive(tg, users, total, make)
+                cpu = _cpu_seconds(process.pid) - cpu_before
+            finally:
+                await _stop(process)
+    finally:
+        os.close(fd)
+        errors = _errors_in(log)
+        if errors:
+            print(f"{backend} {name}: {errors} ERROR/Traceback lines in its stderr ({log})")
+    return {
+        "per_s": total / elapsed,
+        "p95_ms": _p95(latencies),
+        "errors": errors,
+        "cpu_ms": cpu / total * 1000,
+    }
+
+
+async def run_one(backend: str, total: int, members: int, rounds: int = 1) -> dict[str, Any]:
+    """`rounds` pairs of runs, report and echo back to back (their order alternating), so
+    that a machine getting slower or faster during the benchmark moves both sides of a
+    ratio alike; the figures are the medians, the ratios of every round are kept."""
     users = [900000 + i for i in range(members)]
     pg_name = None
     if backend == "sqlite":
@@ -182,29 +224,21 @@ async def run_one(backend: str, total: int, members: int) -> dict[str, float]:
                 f"/bc Hộ thử {user}-{n}; số {n} xóm Đông; dvc,tt,atm; dk2=1 kh=1 thanhthao={n % 2}"
             )
 
-        results: dict[str, float] = {}
-        for name, module, make in (("report", "bot", report), ("echo", "echo", report)):
-            fd, log_name = tempfile.mkstemp(prefix=f"bench-{backend}-{name}-", suffix=".log")
-            log = Path(log_name)
-            try:
-                async with BenchTelegram() as tg:
-                    process = await _start(module, tg, {"DATABASE_URL": url}, fd)
-                    try:
-                        await _drive(tg, users, members * 2, make)  # warm-up
-                        cpu_before = _cpu_seconds(process.pid)
-                        elapsed, latencies = await _drive(tg, users, total, make)
-                        cpu = _cpu_seconds(process.pid) - cpu_before
-                    finally:
-                        await _stop(process)
-            finally:
-                os.close(fd)
-                errors = _errors_in(log)
-                print(f"{backend} {name}: {errors} ERROR/Traceback lines in its stderr ({log})")
-            results[f"{name}_per_s"] = total / elapsed
-            results[f"{name}_p95_ms"] = _p95(latencies)
-            results[f"{name}_errors"] = errors
-            results[f"{name}_cpu_ms"] = cpu / total * 1000
-        results["ratio"] = results["report_per_s"] / results["echo_per_s"]
+        runs: dict[str, list[dict[str, float]]] = {"report": [], "echo": []}
+        for round_number in range(rounds):
+            pair = [("report", "bot"), ("echo", "echo")]
+            for name, module in pair if round_number % 2 == 0 else pair[::-1]:
+                runs[name].append(await _measure(name, module, backend, url, users, total, report))
+        results: dict[str, Any] = {}
+        for name, measured in runs.items():
+            for key in ("per_s", "p95_ms", "cpu_ms"):
+                results[f"{name}_{key}"] = statistics.median(m[key] for m in measured)
+            results[f"{name}_errors"] = sum(m["errors"] for m in measured)
+        ratios = [
+            r["per_s"] / e["per_s"] for r, e in zip(runs["report"], runs["echo"], strict=True)
+        ]
+        results["ratios"] = ratios
+        results["ratio"] = statistics.median(ratios)
         return results
     finally:
         if pg_name:
@@ -218,19 +252,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=1000, help="reports (and echo messages)")
     parser.add_argument("--members", type=int, default=20)
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="report/echo pairs; the medians are printed"
+    )
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(
         f"bench report: {args.n} quick-form reports from {args.members} members in parallel, "
-        f"Telegram channel against a local Bot API server, rate limiter and fair use off"
+        f"Telegram channel against a local Bot API server, rate limiter and fair use off; "
+        f"medians of {args.rounds} report/echo pairs"
     )
     for backend in backends:
-        r = asyncio.run(run_one(backend, args.n, args.members))
+        r = asyncio.run(run_one(backend, args.n, args.members, args.rounds))
         print(
             f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms "
             f"cpu {r['report_cpu_ms']:.2f} ms | "
             f"echo {r['echo_per_s']:7.1f}/s  p95 {r['echo_p95_ms']:6.1f} ms "
             f"cpu {r['echo_cpu_ms']:.2f} ms | "
-            f"ratio {r['ratio']:.2f} (goal >= 0.7) | errors {int(r['report_errors'])}"
+            f"ratio {r['ratio']:.2f} (goal >= 0.7; rounds "
+            f"{' '.join(f'{ratio:.2f}' for ratio in r['ratios'])}) | "
+            f"errors {int(r['report_errors'])}"
         )
     return 0
