@@ -82,8 +82,8 @@ class Database:
                     conn.info[_BEFORE_COMMIT] = collectors
                     try:
                         yield conn
-                        for collector in collectors.values():
-                            await collector.flush(conn)
+                        for name in sorted(collectors, key=lambda name: name == LAST_COLLECTOR):
+                            await collectors[name].flush(conn)
                     finally:
                         # info outlives this transaction (it belongs to the DBAPI connection).
                         conn.info.pop(_BEFORE_COMMIT, None)
@@ -165,6 +165,8 @@ class Database:
 
 
 _BEFORE_COMMIT = "before_commit"
+# The collector flushed after the others, which may add to it (db/hot.py's Writes).
+LAST_COLLECTOR = "writes"
 _READ_ONLY = "tocongnghe_read_only"  # execution option of read() connections
 # The advisory lock key that serialises migrations across processes (any fixed number).
 _MIGRATION_LOCK = 7_140_2026

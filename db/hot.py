@@ -32,6 +32,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine.interfaces import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import BindParameter, _anonymous_label
+
+from db.engine import LAST_COLLECTOR, deferred
 
 Params = Mapping[str, Any]
 
@@ -73,11 +78,24 @@ class Hot:
         self._build = statement if callable(statement) else (lambda _name: statement)
         self._statements: dict[str, sa.Executable] = {}
         self._compiled: dict[str, _Compiled] = {}
+        self._tables: dict[str, frozenset[str]] = {}
 
     def statement(self, dialect: str) -> sa.Executable:
         found = self._statements.get(dialect)
         if found is None:
             found = self._statements[dialect] = self._build(dialect)
+        return found
+
+    def tables_written(self, dialect: str) -> frozenset[str]:
+        """The tables the statement inserts into, updates or deletes from (CTEs included)."""
+        found = self._tables.get(dialect)
+        if found is None:
+            statement: Any = self.statement(dialect)
+            found = self._tables[dialect] = frozenset(
+                str(element.table.name)  # type: ignore[union-attr]
+                for element in visitors.iterate(statement, {})
+                if isinstance(element, UpdateBase)
+            )
         return found
 
     def _for(self, dialect: Dialect) -> _Compiled:
@@ -196,3 +214,114 @@ async def _begun(adapter: Any) -> None:
         async with adapter._execute_mutex:
             if adapter._transaction is None:
                 await adapter._start_transaction()
+
+
+# --- writes made together just before COMMIT ------------------------------------------------
+Check = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    hot: Hot
+    params: Params
+    check: Check | None
+
+
+class Writes:
+    """The writes a transaction makes last, after its body and its other collectors.
+
+    On PostgreSQL they go in one statement, each as a data-modifying CTE (``WITH w0 AS
+    (INSERT … RETURNING 1), w1 AS (…) SELECT (SELECT count(*) FROM w0), …``): one round trip
+    instead of one each. They run in the order they were added (the outer SELECT reads them
+    in that order), so locks are taken as the sequential form takes them. Each write's
+    ``check`` gets its row count and may raise: the transaction is then rolled back, as if
+    the statement alone had failed. Elsewhere (SQLite) they run one after another, each
+    checked at once. Writes to the same table never share a statement (a row changed twice
+    in one statement keeps only one of the changes, or fails): a write to a table already
+    written starts the next round trip.
+    """
+
+    def __init__(self) -> None:
+        self._items: list[_Write] = []
+
+    def add(self, hot: Hot, params: Params, check: Check | None = None) -> None:
+        self._items.append(_Write(hot, params, check))
+
+    async def flush(self, conn: AsyncConnection) -> None:
+        items, self._items = self._items, []
+        if conn.dialect.name != "postgresql":
+            for item in items:
+                count = await item.hot.run(conn, item.params)
+                if item.check is not None:
+                    item.check(count)
+            return
+        while items:
+            chunk: list[_Write] = []
+            written: set[str] = set()
+            for item in items:
+                tables = item.hot.tables_written(conn.dialect.name)
+                if written & tables:
+                    break
+                chunk.append(item)
+                written |= tables
+            items = items[len(chunk) :]
+            counts = await _run_together(conn, chunk)
+            for item, count in zip(chunk, counts, strict=True):
+                if item.check is not None:
+                    item.check(count)
+
+
+async def _run_together(conn: AsyncConnection, chunk: list[_Write]) -> list[int]:
+    if len(chunk) == 1:
+        return [await chunk[0].hot.run(conn, chunk[0].params)]
+    key = tuple(item.hot for item in chunk)
+    combined = _COMBINED.get(key)
+    if combined is None:
+        combined = _COMBINED[key] = Hot(lambda dialect: _combine(key, dialect))
+    params = {
+        f"w{index}_{name}": value
+        for index, item in enumerate(chunk)
+        for name, value in item.params.items()
+    }
+    row = await combined.first(conn, params)
+    assert row is not None  # a SELECT of counts always has its one row
+    return [int(count) for count in row]
+
+
+_COMBINED: dict[tuple[Hot, ...], Hot] = {}
+
+
+def _combine(hots: tuple[Hot, ...], dialect: str) -> sa.Select[Any]:
+    ctes = [
+        _prefixed(hot.statement(dialect), f"w{index}_")
+        .returning(sa.literal_column("1"))  # type: ignore[attr-defined]
+        .cte(f"w{index}")
+        for index, hot in enumerate(hots)
+    ]
+    return sa.select(
+        *(sa.select(sa.func.count()).select_from(cte).scalar_subquery() for cte in ctes)
+    )
+
+
+def _prefixed(statement: sa.Executable, prefix: str) -> Any:
+    """The statement with its named parameters renamed ``prefix + name`` (values fixed in
+    the statement keep their anonymous names)."""
+
+    def rename(element: Any, **_kw: Any) -> Any:
+        if isinstance(element, BindParameter) and not isinstance(element.key, _anonymous_label):
+            renamed = element._clone()
+            renamed.key = prefix + element.key
+            return renamed
+        return None
+
+    return visitors.replacement_traverse(statement, {}, rename)  # type: ignore[call-overload]
+
+
+def later(conn: AsyncConnection, hot: Hot, params: Params, check: Check | None = None) -> bool:
+    """Add a write to this transaction's last writes (see Writes); False outside
+    ``Database.transaction()``, where the caller runs it at once."""
+    writes = deferred(conn, LAST_COLLECTOR, Writes)
+    if writes is None:
+        return False
+    writes.add(hot, params, check)
+    return True

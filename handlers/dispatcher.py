@@ -75,10 +75,6 @@ class Flow:
     on_choices: dict[str, ManyStep] = field(default_factory=dict)
 
 
-class _AlreadyHandled(Exception):
-    """The update was handled before (a redelivery): roll back and resend what was said."""
-
-
 class Dispatcher:
     def __init__(self, services: Services) -> None:
         self.services = services
@@ -148,7 +144,7 @@ class Dispatcher:
                 except Exception:  # the committed replies still go out
                     log.exception("after-commit work for update %s failed", event.update_key)
             return replies
-        except _AlreadyHandled:
+        except ledger.AlreadyHandled:  # a redelivery: roll back, resend what was said
             return await self._stored(event)
         except DomainError as error:
             failure = error
@@ -161,7 +157,7 @@ class Dispatcher:
                 ctx.say(failure.key, **_error_params(ctx, failure))
                 await self._finish(ctx, loaded, ctx.conversation, bump=False)
                 return ctx.replies
-        except _AlreadyHandled:
+        except ledger.AlreadyHandled:  # a redelivery: roll back, resend what was said
             return await self._stored(event)
 
     async def _stored(self, event: Incoming) -> list[Reply]:
@@ -191,12 +187,17 @@ class Dispatcher:
         unchanged_empty = (
             loaded.flow is None and result.flow is None and not loaded.data and not result.data
         )
+        # Written with the transaction's last writes, just before COMMIT: one round trip on
+        # PostgreSQL (db/hot.py); ConcurrentChange and AlreadyHandled are raised from there.
         if not unchanged_empty and (bump or result != loaded):
-            await conversations.save(ctx.conn, result, expected_version=loaded.version, now=ctx.now)
+            await conversations.save(
+                ctx.conn, result, expected_version=loaded.version, now=ctx.now, at_commit=True
+            )
         event = ctx.event
-        await offers.remember(ctx.conn, event.channel, event.chat_id, ctx.replies, ctx.now)
-        if not await ledger.claim(ctx.conn, event, ctx.replies):
-            raise _AlreadyHandled()
+        await offers.remember(
+            ctx.conn, event.channel, event.chat_id, ctx.replies, ctx.now, at_commit=True
+        )
+        await ledger.claim(ctx.conn, event, ctx.replies)
 
     async def _route(self, ctx: Context) -> None:
         event = ctx.event

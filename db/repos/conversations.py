@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.hot import Hot
+from db.hot import Hot, later
 from db.models import Conversation, Person
 from db.repos import people
 from db.repos._sql import insert_for
@@ -22,25 +22,22 @@ _LOAD = Hot(
         conversations.c.chat_id == sa.bindparam("chat_id"),
     )
 )
-# Names in WHERE differ from the columns: SQLAlchemy keeps those for the SET clause.
-_SAVE = Hot(
-    conversations.update()
-    .where(
-        conversations.c.channel == sa.bindparam("b_channel"),
-        conversations.c.chat_id == sa.bindparam("b_chat_id"),
-        conversations.c.version == sa.bindparam("b_expected_version"),
-    )
-    .values({name: sa.bindparam(name) for name in _STATE})
-)
 
 
-_CREATE = Hot(
-    lambda dialect: (
-        insert_for(dialect, conversations)
-        .values({name: sa.bindparam(name) for name in ("channel", "chat_id", *_STATE)})
-        .on_conflict_do_nothing(index_elements=[conversations.c.channel, conversations.c.chat_id])
+def _upsert(dialect: str) -> Any:
+    """Insert the conversation, or update it if it is still at `expected_version`: one row
+    changed, or none when another process moved it on (optimistic locking)."""
+    stmt = insert_for(dialect, conversations).values(
+        {name: sa.bindparam(name) for name in ("channel", "chat_id", *_STATE)}
     )
-)
+    return stmt.on_conflict_do_update(
+        index_elements=[conversations.c.channel, conversations.c.chat_id],
+        set_={name: stmt.excluded[name] for name in _STATE},
+        where=conversations.c.version == sa.bindparam("expected_version"),
+    )
+
+
+_UPSERT = Hot(_upsert)
 
 
 def _load_with_person() -> sa.Select[Any]:
@@ -83,33 +80,34 @@ class ConcurrentChange(Exception):
     """Another process changed this conversation since it was loaded; handle the event again."""
 
 
+def _saved(count: int) -> None:
+    if count != 1:
+        raise ConcurrentChange()
+
+
 async def save(
-    conn: AsyncConnection, conversation: Conversation, *, expected_version: int, now: datetime
+    conn: AsyncConnection,
+    conversation: Conversation,
+    *,
+    expected_version: int,
+    now: datetime,
+    at_commit: bool = False,
 ) -> None:
-    """Store the conversation if it is still at `expected_version` (optimistic locking)."""
-    values: dict[str, Any] = {
+    """Store the conversation if it is still at `expected_version` (optimistic locking),
+    else ConcurrentChange. `at_commit`: with the transaction's last writes, just before
+    COMMIT (db/hot.py), and ConcurrentChange is raised from there."""
+    params: dict[str, Any] = {
+        "channel": conversation.channel,
+        "chat_id": conversation.chat_id,
         "flow": conversation.flow,
         "state": conversation.state,
         "data": conversation.data,
         "version": conversation.version,
         "updated_at": now,
+        "expected_version": expected_version,
     }
-    changed = await _SAVE.run(
-        conn,
-        {
-            "b_channel": conversation.channel,
-            "b_chat_id": conversation.chat_id,
-            "b_expected_version": expected_version,
-            **values,
-        },
-    )
-    if changed == 1:
-        return
-    inserted = await _CREATE.run(
-        conn, {"channel": conversation.channel, "chat_id": conversation.chat_id, **values}
-    )
-    if inserted != 1:
-        raise ConcurrentChange()
+    if not (at_commit and later(conn, _UPSERT, params, _saved)):
+        _saved(await _UPSERT.run(conn, params))
 
 
 async def end(conn: AsyncConnection, channel: str, chat_id: str, now: datetime) -> None:

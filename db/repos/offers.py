@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.hot import Hot
+from db.hot import Hot, later
 from db.repos._sql import insert_for
 from db.schema import offered_choices
 
@@ -40,14 +40,25 @@ _RECORD = Hot(_build_record)
 
 
 async def record(
-    conn: AsyncConnection, channel: str, chat_id: str, data: Iterable[str], now: datetime
+    conn: AsyncConnection,
+    channel: str,
+    chat_id: str,
+    data: Iterable[str],
+    now: datetime,
+    *,
+    at_commit: bool = False,
 ) -> None:
-    """Remember that this chat was offered these options (again) at `now`."""
+    """Remember that this chat was offered these options (again) at `now` (`at_commit`: with
+    the transaction's last writes, just before COMMIT, db/hot.py)."""
     rows = [
         {"channel": channel, "chat_id": chat_id, "data": item, "offered_at": now}
         for item in dict.fromkeys(data)
         if len(item) <= MAX_DATA
     ]
+    if rows and at_commit and later(conn, _RECORD, rows[0]):
+        for row in rows[1:]:
+            later(conn, _RECORD, row)
+        return
     if rows:
         if len(rows) == 1:
             await _RECORD.run(conn, rows[0])

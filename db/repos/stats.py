@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.engine import deferred
-from db.hot import Hot
+from db.hot import Hot, later
 from db.repos._sql import insert_for
 from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
 
@@ -68,7 +68,7 @@ def _add_both_postgresql(count: int) -> Any:
     the UPDATE returned (always true): PostgreSQL evaluates it before the first daily row,
     so the UPDATE and its locks come first, as in the two-statement form.
     """
-    overall = _add_overall(count).returning(unit_stats.c.unit_code).cte("overall")
+    overall = _add_overall(count).returning(unit_stats.c.unit_code).cte(f"overall_{count}")
     after_overall = sa.select(sa.func.count()).select_from(overall).scalar_subquery() >= 0
     rows = (
         sa.select(
@@ -135,20 +135,31 @@ class _Pending:
             total[name] += value
 
     async def flush(self, conn: AsyncConnection) -> None:
+        """Before COMMIT: on PostgreSQL the rows go with the transaction's last writes, after
+        the others (one round trip for all of them, db/hot.py)."""
+        await self.write(conn, at_commit=True)
+
+    async def write(self, conn: AsyncConnection, *, at_commit: bool = False) -> None:
         changes, self.changes = self.changes, {}
         for (codes, day), delta in sorted(changes.items()):
             if any(delta.values()):
-                await _write(conn, codes, day, delta)
+                await _write(conn, codes, day, delta, at_commit=at_commit)
 
 
 async def _flush_pending(conn: AsyncConnection) -> None:
+    """Write what this transaction collected now: a read is about to count it."""
     pending = deferred(conn, "stats", _Pending)
     if pending is not None:
-        await pending.flush(conn)
+        await pending.write(conn)
 
 
 async def _write(
-    conn: AsyncConnection, codes: tuple[str, ...], day: date, delta: Mapping[str, int]
+    conn: AsyncConnection,
+    codes: tuple[str, ...],
+    day: date,
+    delta: Mapping[str, int],
+    *,
+    at_commit: bool = False,
 ) -> None:
     """Overall and daily rows, each table's rows taken in unit-code order (see _ADD_OVERALL),
     overall first, so concurrent reports on PostgreSQL queue instead of deadlocking."""
@@ -156,7 +167,9 @@ async def _write(
     codes_params = {f"c{index}": code for index, code in enumerate(codes)}
     overall, both = _statements(len(codes))
     if conn.dialect.name == "postgresql":
-        await both.run(conn, {**codes_params, "day": day, **amounts})
+        params = {**codes_params, "day": day, **amounts}
+        if not (at_commit and later(conn, both, params)):
+            await both.run(conn, params)
         return
     await overall.run(conn, {**codes_params, **amounts})
     changes = {name: delta.get(name, 0) for name in AGGREGATES}

@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.hot import Hot
+from db.hot import Hot, later
 from db.repos._sql import insert_for
 from db.schema import processed_updates
 
@@ -39,25 +39,34 @@ _REPLIES_OF = sa.select(processed_updates.c.replies).where(
 )
 
 
+class AlreadyRecorded(Exception):
+    """This chat's update was handled before: its transaction must be rolled back."""
+
+
+def _recorded(count: int) -> None:
+    if count != 1:
+        raise AlreadyRecorded()
+
+
 async def record(
     conn: AsyncConnection, channel: str, chat_id: str, key: str, replies: Any, now: datetime
-) -> bool:
-    """Mark the update handled, with its replies; False if it was handled before.
+) -> None:
+    """Mark the update handled, with its replies; AlreadyRecorded if it was handled before.
 
-    On PostgreSQL a concurrent second delivery waits here for the first to commit, then
-    finds the row and returns False, so its transaction is rolled back whole.
+    Inside `Database.transaction()` the row is written with the transaction's last writes,
+    just before COMMIT (one round trip with them on PostgreSQL, db/hot.py), and
+    AlreadyRecorded is raised from there. On PostgreSQL a concurrent second delivery waits
+    for the first to commit, then finds the row, so its transaction is rolled back whole.
     """
-    recorded = await _RECORD.run(
-        conn,
-        {
-            "channel": channel,
-            "chat_id": chat_id,
-            "update_key": key,
-            "replies": replies,
-            "processed_at": now,
-        },
-    )
-    return recorded == 1
+    params = {
+        "channel": channel,
+        "chat_id": chat_id,
+        "update_key": key,
+        "replies": replies,
+        "processed_at": now,
+    }
+    if not later(conn, _RECORD, params, _recorded):
+        _recorded(await _RECORD.run(conn, params))
 
 
 async def replies_of(conn: AsyncConnection, channel: str, chat_id: str, key: str) -> Any:

@@ -48,7 +48,15 @@ def fresh(conversation: Conversation) -> Conversation:
 
 
 async def save(
-    conn: AsyncConnection, conversation: Conversation, *, expected_version: int, now: datetime
+    conn: AsyncConnection,
+    conversation: Conversation,
+    *,
+    expected_version: int,
+    now: datetime,
+    at_commit: bool = False,
 ) -> None:
-    """Store the conversation if it is still at `expected_version` (else ConcurrentChange)."""
-    await conversations.save(conn, conversation, expected_version=expected_version, now=now)
+    """Store the conversation if it is still at `expected_version` (else ConcurrentChange;
+    `at_commit`: saved, and checked, with the transaction's last writes)."""
+    await conversations.save(
+        conn, conversation, expected_version=expected_version, now=now, at_commit=at_commit
+    )

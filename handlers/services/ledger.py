@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from core.events import Incoming, Reply
 from db.repos import updates
 
+AlreadyHandled = updates.AlreadyRecorded
 
-async def claim(conn: AsyncConnection, event: Incoming, replies: list[Reply]) -> bool:
-    """Record the update as handled, with its replies; False if it was handled before."""
+
+async def claim(conn: AsyncConnection, event: Incoming, replies: list[Reply]) -> None:
+    """Record the update as handled, with its replies; AlreadyHandled if it was handled
+    before (raised when the transaction's last writes are made, just before COMMIT)."""
     stored = [reply.to_json() for reply in replies]
-    return await updates.record(
-        conn, event.channel, event.chat_id, event.update_key, stored, event.at
-    )
+    await updates.record(conn, event.channel, event.chat_id, event.update_key, stored, event.at)
 
 
 async def replies_of(conn: AsyncConnection, event: Incoming) -> list[Reply]:

@@ -24,10 +24,17 @@ def actions_in(replies: Iterable[Reply]) -> list[str]:
 
 
 async def remember(
-    conn: AsyncConnection, channel: str, chat_id: str, replies: Iterable[Reply], now: datetime
+    conn: AsyncConnection,
+    channel: str,
+    chat_id: str,
+    replies: Iterable[Reply],
+    now: datetime,
+    *,
+    at_commit: bool = False,
 ) -> None:
-    """This chat was offered the actions of these replies (again) at `now`."""
-    await offers.record(conn, channel, chat_id, actions_in(replies), now)
+    """This chat was offered the actions of these replies (again) at `now` (`at_commit`:
+    written with the transaction's last writes)."""
+    await offers.record(conn, channel, chat_id, actions_in(replies), now, at_commit=at_commit)
 
 
 async def was_offered(

@@ -5,7 +5,7 @@ they go through SQLAlchemy."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import asyncpg
 import pytest
@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from bot.app import App
 from db.engine import IDLE_PING_SECONDS, Database
 from db.hot import Hot
-from db.repos import conversations
+from db.models import Conversation
+from db.repos import conversations, offers, stats, units, updates
 from db.schema import conversations as conversations_table
 from db.schema import processed_updates
 from tests.conftest import PG_ADMIN_DSN, _create_pg_database, _drop_pg_database, pg_url
@@ -160,3 +161,60 @@ async def test_workers_starting_together_migrate_once() -> None:
     finally:
         await _drop_pg_database(name)
     assert "visits" in tables and "alembic_version" in tables
+
+
+async def test_last_writes_are_made_at_commit_and_a_failed_check_undoes_them_all(
+    app: App,
+) -> None:
+    """The dispatcher's last writes (conversation, offers, update ledger, aggregates) go
+    together just before COMMIT (one statement on PostgreSQL); when one of them finds the
+    conversation moved on, nothing of the transaction is kept."""
+
+    def conversation(version: int) -> Conversation:
+        return Conversation("telegram", "77", "report", "name", {"a": version}, version, None)
+
+    async with app.db.transaction() as conn:
+        await conversations.save(conn, conversation(1), expected_version=0, now=AT, at_commit=True)
+        await offers.record(conn, "telegram", "77", ["a:undo:1", "a:undo:2"], AT, at_commit=True)
+        await updates.record(conn, "telegram", "77", "u1", [], AT)
+        assert await _SELECT.rows(conn, {"update_key": "u1"}) == []  # not yet: at COMMIT
+    with pytest.raises(conversations.ConcurrentChange):
+        async with app.db.transaction() as conn:
+            await updates.record(conn, "telegram", "77", "u2", [], AT)
+            await conversations.save(  # loaded at version 0, but it is at 1 now
+                conn, conversation(1), expected_version=0, now=AT, at_commit=True
+            )
+    with pytest.raises(updates.AlreadyRecorded):
+        async with app.db.transaction() as conn:
+            await conversations.save(
+                conn, conversation(2), expected_version=1, now=AT, at_commit=True
+            )
+            await updates.record(conn, "telegram", "77", "u1", [], AT)  # handled before
+    async with app.db.read() as conn:
+        _person, saved = await conversations.load_with_person(conn, "telegram", "77", "77")
+        assert (saved.version, saved.data) == (1, {"a": 1})
+        assert len(await _SELECT.rows(conn, {"update_key": "u1"})) == 1
+        assert await _SELECT.rows(conn, {"update_key": "u2"}) == []
+        for data in ("a:undo:1", "a:undo:2"):
+            assert await offers.was_offered(conn, "telegram", "77", data, since=AT)
+
+
+async def test_aggregates_of_lineages_of_every_length_go_in_one_transaction(app: App) -> None:
+    """Two lineages of different lengths and two days, written with the last writes: each
+    unit gets its sums once (the combined statement keeps their parts apart)."""
+    async with app.db.read() as conn:
+        village = await units.get(conn, "duc-chanh-thon-1")
+        commune = await units.get(conn, "duc-chanh")
+        assert village is not None and commune is not None
+        before = await stats.for_units(conn, village.lineage)
+    assert len(village.lineage) != len(commune.lineage)
+    async with app.db.transaction() as conn:
+        await stats.apply(conn, village.lineage, date(2026, 12, 3), {"reports": 1})
+        await stats.apply(conn, village.lineage, date(2026, 12, 4), {"reports": 2})
+        await stats.apply(conn, commune.lineage, date(2026, 12, 4), {"reports": 4})
+        await updates.record(conn, "telegram", "88", "agg", [], AT)
+    async with app.db.read() as conn:
+        after = await stats.for_units(conn, village.lineage)
+    added = {code: after[code]["reports"] - before[code]["reports"] for code in village.lineage}
+    assert added[village.code] == 3
+    assert all(added[code] == 7 for code in commune.lineage)
