@@ -49,12 +49,19 @@ def _recorded(count: int) -> None:
 
 
 async def record(
-    conn: AsyncConnection, channel: str, chat_id: str, key: str, replies: Any, now: datetime
+    conn: AsyncConnection,
+    channel: str,
+    chat_id: str,
+    key: str,
+    replies: Any,
+    now: datetime,
+    *,
+    at_commit: bool = False,
 ) -> None:
     """Mark the update handled, with its replies; AlreadyRecorded if it was handled before.
 
-    Inside `Database.transaction()` the row is written with the transaction's last writes,
-    just before COMMIT (one round trip with them on PostgreSQL, db/hot.py), and
+    `at_commit`: inside `Database.transaction()` the row is written with the transaction's
+    last writes, just before COMMIT (one round trip with them on PostgreSQL, db/hot.py), and
     AlreadyRecorded is raised from there. On PostgreSQL a concurrent second delivery waits
     for the first to commit, then finds the row, so its transaction is rolled back whole.
     """
@@ -65,7 +72,7 @@ async def record(
         "replies": replies,
         "processed_at": now,
     }
-    if not later(conn, _RECORD, params, _recorded):
+    if not (at_commit and later(conn, _RECORD, params, _recorded)):
         _recorded(await _RECORD.run(conn, params))
 
 

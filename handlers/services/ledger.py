@@ -19,7 +19,9 @@ async def claim(conn: AsyncConnection, event: Incoming, replies: list[Reply]) ->
     """Record the update as handled, with its replies; AlreadyHandled if it was handled
     before (raised when the transaction's last writes are made, just before COMMIT)."""
     stored = [reply.to_json() for reply in replies]
-    await updates.record(conn, event.channel, event.chat_id, event.update_key, stored, event.at)
+    await updates.record(
+        conn, event.channel, event.chat_id, event.update_key, stored, event.at, at_commit=True
+    )
 
 
 async def replies_of(conn: AsyncConnection, event: Incoming) -> list[Reply]:

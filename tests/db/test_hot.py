@@ -176,11 +176,11 @@ async def test_last_writes_are_made_at_commit_and_a_failed_check_undoes_them_all
     async with app.db.transaction() as conn:
         await conversations.save(conn, conversation(1), expected_version=0, now=AT, at_commit=True)
         await offers.record(conn, "telegram", "77", ["a:undo:1", "a:undo:2"], AT, at_commit=True)
-        await updates.record(conn, "telegram", "77", "u1", [], AT)
+        await updates.record(conn, "telegram", "77", "u1", [], AT, at_commit=True)
         assert await _SELECT.rows(conn, {"update_key": "u1"}) == []  # not yet: at COMMIT
     with pytest.raises(conversations.ConcurrentChange):
         async with app.db.transaction() as conn:
-            await updates.record(conn, "telegram", "77", "u2", [], AT)
+            await updates.record(conn, "telegram", "77", "u2", [], AT, at_commit=True)
             await conversations.save(  # loaded at version 0, but it is at 1 now
                 conn, conversation(1), expected_version=0, now=AT, at_commit=True
             )
@@ -189,7 +189,7 @@ async def test_last_writes_are_made_at_commit_and_a_failed_check_undoes_them_all
             await conversations.save(
                 conn, conversation(2), expected_version=1, now=AT, at_commit=True
             )
-            await updates.record(conn, "telegram", "77", "u1", [], AT)  # handled before
+            await updates.record(conn, "telegram", "77", "u1", [], AT, at_commit=True)  # again
     async with app.db.read() as conn:
         _person, saved = await conversations.load_with_person(conn, "telegram", "77", "77")
         assert (saved.version, saved.data) == (1, {"a": 1})
@@ -212,7 +212,7 @@ async def test_aggregates_of_lineages_of_every_length_go_in_one_transaction(app:
         await stats.apply(conn, village.lineage, date(2026, 12, 3), {"reports": 1})
         await stats.apply(conn, village.lineage, date(2026, 12, 4), {"reports": 2})
         await stats.apply(conn, commune.lineage, date(2026, 12, 4), {"reports": 4})
-        await updates.record(conn, "telegram", "88", "agg", [], AT)
+        await updates.record(conn, "telegram", "88", "agg", [], AT, at_commit=True)
     async with app.db.read() as conn:
         after = await stats.for_units(conn, village.lineage)
     added = {code: after[code]["reports"] - before[code]["reports"] for code in village.lineage}
