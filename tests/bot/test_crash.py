@@ -3,39 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from bench.fake_telegram import FakeTelegram
 from bot.app import App
 from handlers.services import invites, stats
+from tests.auxil.process import operator_env, start_bot
 
-ROOT = Path(__file__).resolve().parents[2]
 VILLAGE = "duc-chanh-thon-1"
 USER = 6001
 
 
 async def _start_bot(fake: FakeTelegram, database_url: str) -> asyncio.subprocess.Process:
-    env = dict(
-        os.environ,
-        TELEGRAM_TOKEN=fake.token,
-        TELEGRAM_BASE_URL=fake.base_url,
-        TELEGRAM_RATE_LIMIT="0",
-        DATABASE_URL=database_url,
-        LOG_LEVEL="WARNING",
-    )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    return await start_bot(
+        operator_env(
+            TELEGRAM_TOKEN=fake.token,
+            TELEGRAM_BASE_URL=fake.base_url,
+            TELEGRAM_RATE_LIMIT="0",
+            DATABASE_URL=database_url,
+            LOG_LEVEL="WARNING",
+        )
     )
 
 

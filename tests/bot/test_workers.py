@@ -30,6 +30,7 @@ from bot.app import App
 from db.repos import outbox, people, units
 from db.schema import unit_stats, visits
 from handlers.services import invites
+from tests.auxil.process import operator_env, start_bot
 from tests.conftest import settings_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,28 +46,18 @@ def _free_port() -> int:
 
 
 async def _start_worker(tg: FakeTelegram, database_url: str, port: int) -> Any:
-    env = dict(
-        os.environ,
-        TELEGRAM_TOKEN=tg.token,
-        TELEGRAM_BASE_URL=tg.base_url,
-        TELEGRAM_RATE_LIMIT="0",
-        TELEGRAM_WEBHOOK_URL="https://bot.example.vn",
-        TELEGRAM_WEBHOOK_SECRET=SECRET,
-        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-        DATABASE_URL=database_url,
-        FAIR_USE_MESSAGES="0",
-        LOG_LEVEL="WARNING",
-    )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        cwd=ROOT,
-        env=env,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
+    return await start_bot(
+        operator_env(
+            TELEGRAM_TOKEN=tg.token,
+            TELEGRAM_BASE_URL=tg.base_url,
+            TELEGRAM_RATE_LIMIT="0",
+            TELEGRAM_WEBHOOK_URL="https://bot.example.vn",
+            TELEGRAM_WEBHOOK_SECRET=SECRET,
+            WEBHOOK_LISTEN=f"127.0.0.1:{port}",
+            DATABASE_URL=database_url,
+            FAIR_USE_MESSAGES="0",
+            LOG_LEVEL="WARNING",
+        )
     )
 
 
