@@ -305,7 +305,7 @@ async def test_a_refused_refresh_token_says_what_to_do_without_quoting_it(app: A
 
 
 # --- the messaging window ----------------------------------------------------------------------
-async def _notice(app: App, chat_id: str, key: str, text: str) -> None:
+async def _notice(app: App, chat_id: str, key: str, text: str, *, urgent: bool = True) -> None:
     async with app.db.transaction() as conn:
         await outbox.enqueue(
             conn,
@@ -314,6 +314,7 @@ async def _notice(app: App, chat_id: str, key: str, text: str) -> None:
             chat_id=chat_id,
             payload=Reply(text).to_json(),
             now=datetime.now(UTC),
+            urgent=urgent,
         )
 
 
@@ -534,16 +535,7 @@ async def test_each_oa_is_metered_on_its_own_and_a_full_one_holds_only_its_notic
             (f"{OA}:{RESIDENT}", "digest:oa1", "Bản tin xã Đức Chánh"),
             (f"{OA2}:{RESIDENT}", "digest:oa2", "Bản tin xã Đức Hiệp"),
         ):
-            async with app.db.transaction() as conn:
-                await outbox.enqueue(
-                    conn,
-                    key=key,
-                    channel="zalo_oa",
-                    chat_id=chat,
-                    payload=Reply(text).to_json(),
-                    now=datetime.now(UTC),
-                    urgent=False,
-                )
+            await _notice(app, chat, key, text, urgent=False)
         await _notice(app, f"{OA}:{RESIDENT}", "help:oa1", "Cần giúp ở Đức Chánh")  # urgent
         await drain_all(live.sender)
     to_first = [m["text"] for m in fake.sent if m["oa_id"] == OA]
