@@ -149,6 +149,25 @@ class Hot:
         result = await conn.execute(self.statement(conn.dialect.name), dict(params))
         return int(result.rowcount)
 
+    async def write(
+        self,
+        conn: AsyncConnection,
+        params: Params,
+        check: Check | None = None,
+        *,
+        at_commit: bool = False,
+    ) -> None:
+        """Execute and give the row count to ``check`` (which may raise). ``at_commit``:
+        inside ``Database.transaction()``, made with the transaction's last writes just
+        before COMMIT instead (see Writes), and checked there; elsewhere at once."""
+        writes = deferred(conn, LAST_COLLECTOR, Writes) if at_commit else None
+        if writes is not None:
+            writes.add(self, params, check)
+            return
+        count = await self.run(conn, params)
+        if check is not None:
+            check(count)
+
     async def run_many(self, conn: AsyncConnection, many: Sequence[Params]) -> None:
         """Execute once per parameter set (executemany)."""
         compiled = self._for(conn.dialect)
@@ -249,26 +268,27 @@ class Writes:
 
     async def flush(self, conn: AsyncConnection) -> None:
         items, self._items = self._items, []
-        if conn.dialect.name != "postgresql":
-            for item in items:
-                count = await item.hot.run(conn, item.params)
-                if item.check is not None:
-                    item.check(count)
-            return
+        together = conn.dialect.name == "postgresql"
         while items:
-            chunk: list[_Write] = []
-            written: set[str] = set()
-            for item in items:
-                tables = item.hot.tables_written(conn.dialect.name)
-                if written & tables:
-                    break
-                chunk.append(item)
-                written |= tables
+            chunk = _chunk(items, conn.dialect.name) if together else items[:1]
             items = items[len(chunk) :]
             counts = await _run_together(conn, chunk)
             for item, count in zip(chunk, counts, strict=True):
                 if item.check is not None:
                     item.check(count)
+
+
+def _chunk(items: list[_Write], dialect: str) -> list[_Write]:
+    """The first writes of `items` that write to different tables."""
+    chunk: list[_Write] = []
+    written: set[str] = set()
+    for item in items:
+        tables = item.hot.tables_written(dialect)
+        if written & tables:
+            break
+        chunk.append(item)
+        written |= tables
+    return chunk
 
 
 async def _run_together(conn: AsyncConnection, chunk: list[_Write]) -> list[int]:
@@ -315,13 +335,3 @@ def _prefixed(statement: sa.Executable, prefix: str) -> Any:
         return None
 
     return visitors.replacement_traverse(statement, {}, rename)  # type: ignore[call-overload]
-
-
-def later(conn: AsyncConnection, hot: Hot, params: Params, check: Check | None = None) -> bool:
-    """Add a write to this transaction's last writes (see Writes); False outside
-    ``Database.transaction()``, where the caller runs it at once."""
-    writes = deferred(conn, LAST_COLLECTOR, Writes)
-    if writes is None:
-        return False
-    writes.add(hot, params, check)
-    return True

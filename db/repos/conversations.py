@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.hot import Hot, later
+from db.hot import Hot
 from db.models import Conversation, Person
 from db.repos import people
 from db.repos._sql import insert_for
@@ -106,8 +106,7 @@ async def save(
         "updated_at": now,
         "expected_version": expected_version,
     }
-    if not (at_commit and later(conn, _UPSERT, params, _saved)):
-        _saved(await _UPSERT.run(conn, params))
+    await _UPSERT.write(conn, params, _saved, at_commit=at_commit)
 
 
 async def end(conn: AsyncConnection, channel: str, chat_id: str, now: datetime) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.hot import Hot, later
+from db.hot import Hot
 from db.repos._sql import insert_for
 from db.schema import offered_choices
 
@@ -55,15 +55,11 @@ async def record(
         for item in dict.fromkeys(data)
         if len(item) <= MAX_DATA
     ]
-    if rows and at_commit and later(conn, _RECORD, rows[0]):
-        for row in rows[1:]:
-            later(conn, _RECORD, row)
-        return
-    if rows:
-        if len(rows) == 1:
-            await _RECORD.run(conn, rows[0])
-        else:
-            await _RECORD.run_many(conn, rows)
+    if at_commit or len(rows) == 1:
+        for row in rows:
+            await _RECORD.write(conn, row, at_commit=at_commit)
+    elif rows:
+        await _RECORD.run_many(conn, rows)
 
 
 async def was_offered(

@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from db.engine import deferred
-from db.hot import Hot, later
+from db.hot import Hot
 from db.repos._sql import insert_for
 from db.schema import AGGREGATES, FIGURES, unit_daily_stats, unit_stats, units
 
@@ -167,9 +167,7 @@ async def _write(
     codes_params = {f"c{index}": code for index, code in enumerate(codes)}
     overall, both = _statements(len(codes))
     if conn.dialect.name == "postgresql":
-        params = {**codes_params, "day": day, **amounts}
-        if not (at_commit and later(conn, both, params)):
-            await both.run(conn, params)
+        await both.write(conn, {**codes_params, "day": day, **amounts}, at_commit=at_commit)
         return
     await overall.run(conn, {**codes_params, **amounts})
     changes = {name: delta.get(name, 0) for name in AGGREGATES}

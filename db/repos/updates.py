@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from db.hot import Hot, later
+from db.hot import Hot
 from db.repos._sql import insert_for
 from db.schema import processed_updates
 
@@ -72,8 +72,7 @@ async def record(
         "replies": replies,
         "processed_at": now,
     }
-    if not (at_commit and later(conn, _RECORD, params, _recorded)):
-        _recorded(await _RECORD.run(conn, params))
+    await _RECORD.write(conn, params, _recorded, at_commit=at_commit)
 
 
 async def replies_of(conn: AsyncConnection, channel: str, chat_id: str, key: str) -> Any:
