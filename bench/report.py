@@ -101,7 +101,7 @@ async def _start(
         "TELEGRAM_BASE_URL": tg.base_url,
         **env,
     }
-    args = ["-m", "bot", "run"] if module == "bot" else ["-m", "bench.echo"]
+    args = ["-m", "bot", "run"] if module == "bot" else ["-m", f"bench.{module}"]
     return await asyncio.create_subprocess_exec(
         sys.executable, *args, cwd=ROOT, env=full, stderr=stderr
     )
@@ -199,10 +199,13 @@ async def _measure(
     }
 
 
-async def run_one(backend: str, total: int, members: int, rounds: int = 1) -> dict[str, Any]:
+async def run_one(
+    backend: str, total: int, members: int, rounds: int = 1, *, floor: bool = False
+) -> dict[str, Any]:
     """`rounds` pairs of runs, report and echo back to back (their order alternating), so
     that a machine getting slower or faster during the benchmark moves both sides of a
-    ratio alike; the figures are the medians, the ratios of every round are kept."""
+    ratio alike; the figures are the medians, the ratios of every round are kept. With
+    `floor`, each round runs the floor bot too (bench/floor.py)."""
     users = [900000 + i for i in range(members)]
     pg_name = None
     if backend == "sqlite":
@@ -225,8 +228,10 @@ async def run_one(backend: str, total: int, members: int, rounds: int = 1) -> di
             )
 
         runs: dict[str, list[dict[str, float]]] = {"report": [], "echo": []}
+        if floor:
+            runs["floor"] = []
         for round_number in range(rounds):
-            pair = [("report", "bot"), ("echo", "echo")]
+            pair = [("report", "bot"), ("echo", "echo")] + ([("floor", "floor")] if floor else [])
             for name, module in pair if round_number % 2 == 0 else pair[::-1]:
                 runs[name].append(await _measure(name, module, backend, url, users, total, report))
         results: dict[str, Any] = {}
@@ -239,6 +244,10 @@ async def run_one(backend: str, total: int, members: int, rounds: int = 1) -> di
         ]
         results["ratios"] = ratios
         results["ratio"] = statistics.median(ratios)
+        if floor:
+            results["floor_ratio"] = statistics.median(
+                f["per_s"] / e["per_s"] for f, e in zip(runs["floor"], runs["echo"], strict=True)
+            )
         return results
     finally:
         if pg_name:
@@ -255,6 +264,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="report/echo pairs; the medians are printed"
     )
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also run the floor bot (one read, one insert per message: bench/floor.py)",
+    )
     args = parser.parse_args(argv)
     backends = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     print(
@@ -263,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         f"medians of {args.rounds} report/echo pairs"
     )
     for backend in backends:
-        r = asyncio.run(run_one(backend, args.n, args.members, args.rounds))
+        r = asyncio.run(run_one(backend, args.n, args.members, args.rounds, floor=args.floor))
         print(
             f"{backend:<10} reports {r['report_per_s']:7.1f}/s  p95 {r['report_p95_ms']:6.1f} ms "
             f"cpu {r['report_cpu_ms']:.2f} ms | "
@@ -273,4 +287,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{' '.join(f'{ratio:.2f}' for ratio in r['ratios'])}) | "
             f"errors {int(r['report_errors'])}"
         )
+        if args.floor:
+            print(
+                f"{'':<10} floor   {r['floor_per_s']:7.1f}/s  p95 {r['floor_p95_ms']:6.1f} ms "
+                f"cpu {r['floor_cpu_ms']:.2f} ms | ratio {r['floor_ratio']:.2f}: the most any "
+                f"report path storing each report once could reach on this channel code"
+            )
     return 0
