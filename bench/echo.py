@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 
-from bot.channels.telegram import TelegramChannel, build_application
+from bot.channels.telegram import Handle, TelegramChannel, build_application
 from core.events import Incoming, Reply
 
 
@@ -15,11 +15,13 @@ async def echo(event: Incoming) -> list[Reply]:
     return [Reply(event.text or "")]
 
 
-async def main() -> None:
+async def serve(handle: Handle) -> None:
+    """Poll the Bot API server in TELEGRAM_BASE_URL with `handle` until SIGINT/SIGTERM
+    (the echo bot here, the floor bot in bench/floor.py)."""
     application = build_application(
         os.environ["TELEGRAM_TOKEN"], base_url=os.environ["TELEGRAM_BASE_URL"], rate_limit=0
     )
-    channel = TelegramChannel(application, echo)
+    channel = TelegramChannel(application, handle)
     await channel.open()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -28,6 +30,10 @@ async def main() -> None:
         await channel.poll(stop)
     finally:
         await channel.close()
+
+
+async def main() -> None:
+    await serve(echo)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sqlite3
 from collections.abc import Awaitable, Callable
 
 import asyncpg
 
-from bot.channels.telegram import TelegramChannel, build_application
+from bench.echo import serve
 from core.events import Incoming, Reply
 
 Store = Callable[[Incoming], Awaitable[int]]
@@ -89,18 +88,7 @@ async def main() -> None:
     async def handle(event: Incoming) -> list[Reply]:
         return [Reply(f"Đã lưu báo cáo số {await store(event)} ạ.")]
 
-    application = build_application(
-        os.environ["TELEGRAM_TOKEN"], base_url=os.environ["TELEGRAM_BASE_URL"], rate_limit=0
-    )
-    channel = TelegramChannel(application, handle)
-    await channel.open()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    try:
-        await channel.poll(stop)
-    finally:
-        await channel.close()
+    await serve(handle)
 
 
 if __name__ == "__main__":
