@@ -21,7 +21,8 @@ import asyncpg
 from bench.echo import serve
 from core.events import Incoming, Reply
 
-Store = Callable[[Incoming], Awaitable[int]]
+Store = Callable[[Incoming], Awaitable[int]]  # the new row's id; 0 when already stored
+Close = Callable[[], Awaitable[None]]
 
 _TABLE = (
     "CREATE TABLE IF NOT EXISTS bench_floor (id {key}, person_id INTEGER NOT NULL, "
@@ -34,7 +35,12 @@ _INSERT = (
 )
 
 
-async def _postgresql(url: str) -> Store:
+async def open_store(url: str) -> tuple[Store, Close]:
+    """The floor's store on DATABASE_URL (a database the bot's migrations made), and its close."""
+    return await (_sqlite(url) if url.startswith("sqlite") else _postgresql(url))
+
+
+async def _postgresql(url: str) -> tuple[Store, Close]:
     # A connection per update in progress, as the bot's pool lends them (bot/channels/telegram.py
     # handles up to MAX_CONCURRENT updates at once).
     pool = await asyncpg.create_pool(
@@ -52,10 +58,10 @@ async def _postgresql(url: str) -> Store:
             )
         return int(found or 0)
 
-    return store
+    return store, pool.close
 
 
-async def _sqlite(url: str) -> Store:
+async def _sqlite(url: str) -> tuple[Store, Close]:
     # In the loop's thread, WAL and synchronous=NORMAL, BEGIN IMMEDIATE: as db/engine.py runs
     # statements inside a transaction.
     conn = sqlite3.connect(url.split("///", 1)[1], isolation_level=None)
@@ -78,17 +84,22 @@ async def _sqlite(url: str) -> Store:
             raise
         return int(found[0]) if found else 0
 
-    return store
+    async def close() -> None:
+        conn.close()
+
+    return store, close
 
 
 async def main() -> None:
-    url = os.environ["DATABASE_URL"]
-    store = await (_sqlite(url) if url.startswith("sqlite") else _postgresql(url))
+    store, close = await open_store(os.environ["DATABASE_URL"])
 
     async def handle(event: Incoming) -> list[Reply]:
         return [Reply(f"Đã lưu báo cáo số {await store(event)} ạ.")]
 
-    await serve(handle)
+    try:
+        await serve(handle)
+    finally:
+        await close()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator
@@ -43,6 +44,20 @@ async def _drop_pg_database(name: str) -> None:
 def pg_url(name: str) -> str:
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     return f"{base}/{name}"
+
+
+@contextlib.asynccontextmanager
+async def own_database(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    """The URL of an empty database for one test alone: a file under `tmp_path` (SQLite), or
+    a throwaway PostgreSQL database, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'own.db'}"
+        return
+    name = await _create_pg_database()
+    try:
+        yield pg_url(name)
+    finally:
+        await _drop_pg_database(name)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

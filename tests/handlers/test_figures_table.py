@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BACKENDS, _create_pg_database, _drop_pg_database, pg_url
+from tests.conftest import BACKENDS, own_database
 
 ROOT = Path(__file__).resolve().parents[2]
 VILLAGE = "duc-chanh-thon-1"
@@ -44,17 +44,8 @@ async def run_probe(url: str, work: Path) -> dict[str, Any]:
 async def test_a_figure_added_to_the_table_flows_from_quick_form_to_stats_and_export(
     backend: str, tmp_path: Path
 ) -> None:
-    name = None
-    if backend == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'extra.db'}"
-    else:
-        name = await _create_pg_database()
-        url = pg_url(name)
-    try:
+    async with own_database(backend, tmp_path) as url:
         shown = await run_probe(url, tmp_path)
-    finally:
-        if name:
-            await _drop_pg_database(name)
 
     # The quick form reads the new key, names the flag it implies, and lists it.
     assert "Đã hướng dẫn: Dịch vụ công, Đăng ký định danh mức 2, Ký số" in shown["quick"]
