@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import socket
 import sys
 import tempfile
 import time
@@ -28,15 +27,10 @@ import asyncpg
 from bench.fake_telegram import FakeTelegram
 from bench.proxy import RoundRobin
 from bench.report import PG_ADMIN, ROOT, _cpu_seconds, _errors_in, _p95, _prepare
+from bench.workers import free_port, wait_ready, worker_settings
 
 SECRET = "bench-scale-secret-0123456789"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _backend_cpu(admin: asyncpg.Connection, database: str) -> dict[int, float]:
@@ -46,33 +40,10 @@ async def _backend_cpu(admin: asyncpg.Connection, database: str) -> dict[int, fl
 
 
 async def _start(tg: FakeTelegram, url: str, port: int, log: int) -> Any:
-    env = dict(
-        os.environ,
-        TELEGRAM_TOKEN=tg.token,
-        TELEGRAM_BASE_URL=tg.base_url,
-        TELEGRAM_RATE_LIMIT="0",
-        TELEGRAM_WEBHOOK_URL="https://bot.example.vn",
-        TELEGRAM_WEBHOOK_SECRET=SECRET,
-        WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-        DATABASE_URL=url,
-        FAIR_USE_MESSAGES="0",
-        LOG_LEVEL="WARNING",
-    )
+    env = dict(os.environ, **worker_settings(tg, url, port, SECRET))
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", "run", cwd=ROOT, env=env, stderr=log
     )
-
-
-async def _ready(session: aiohttp.ClientSession, url: str) -> None:
-    for _ in range(300):
-        try:
-            async with session.get(url + "/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"worker {url} never became ready")
 
 
 async def _drive(
@@ -110,7 +81,7 @@ async def run_one(workers: int, total: int, members: int) -> dict[str, float]:
     fd, log_name = tempfile.mkstemp(prefix=f"bench-scale-{workers}-", suffix=".log")
     try:
         await _prepare(url, users)
-        ports = [_free_port() for _ in range(workers)]
+        ports = [free_port() for _ in range(workers)]
         upstreams = [f"http://127.0.0.1:{port}" for port in ports]
         connector = aiohttp.TCPConnector(limit=members + 10)
         async with (
@@ -120,7 +91,7 @@ async def run_one(workers: int, total: int, members: int) -> dict[str, float]:
         ):
             processes = [await _start(tg, url, port, fd) for port in ports]
             for upstream in upstreams:
-                await _ready(session, upstream)
+                await wait_ready(session, upstream)
             await _drive(tg, session, proxy.url, users, members * 3)  # warm-up
             bot_before = sum(_cpu_seconds(p.pid) for p in processes)
             db_before = await _backend_cpu(admin, name)

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ import sqlalchemy as sa
 
 from bench.fake_telegram import FakeTelegram
 from bench.proxy import RoundRobin
+from bench.workers import free_port, wait_ready, worker_settings
 from bot.app import App
 from db.repos import outbox, people, units
 from db.schema import unit_stats, visits
@@ -39,40 +39,8 @@ SECRET = "workers-test-secret-0123456789"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _start_worker(tg: FakeTelegram, database_url: str, port: int) -> Any:
-    return await start_bot(
-        operator_env(
-            TELEGRAM_TOKEN=tg.token,
-            TELEGRAM_BASE_URL=tg.base_url,
-            TELEGRAM_RATE_LIMIT="0",
-            TELEGRAM_WEBHOOK_URL="https://bot.example.vn",
-            TELEGRAM_WEBHOOK_SECRET=SECRET,
-            WEBHOOK_LISTEN=f"127.0.0.1:{port}",
-            DATABASE_URL=database_url,
-            FAIR_USE_MESSAGES="0",
-            LOG_LEVEL="WARNING",
-        )
-    )
-
-
-async def _ready(session: aiohttp.ClientSession, url: str, seconds: float = 60) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while loop.time() < deadline:
-        try:
-            async with session.get(url + "/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"{url} never became ready")
+    return await start_bot(operator_env(**worker_settings(tg, database_url, port, SECRET)))
 
 
 async def _stop(process: Any) -> str:
@@ -157,7 +125,7 @@ async def test_two_workers_behind_a_proxy_lose_and_double_nothing(
         pytest.skip("several worker processes share one PostgreSQL database")
     users = [7100 + index for index in range(12)]
     await _register(app, users)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     upstreams = [f"http://127.0.0.1:{port}" for port in ports]
     async with (
         FakeTelegram() as tg,
@@ -168,7 +136,7 @@ async def test_two_workers_behind_a_proxy_lose_and_double_nothing(
         logs: list[str] = []
         try:
             for upstream in upstreams:
-                await _ready(session, upstream)
+                await wait_ready(session, upstream)
             platform = Platform(tg, session, proxy.url)
 
             # 1. A guided report per member, every step through the proxy: consecutive steps
@@ -232,7 +200,7 @@ async def test_two_workers_behind_a_proxy_lose_and_double_nothing(
 
             # 3. The outbox, drained by the surviving worker and a fresh one side by side.
             workers[0] = await _start_worker(tg, database_url, ports[0])
-            await _ready(session, upstreams[0])
+            await wait_ready(session, upstreams[0])
             now = datetime.now(UTC)
             async with app.db.transaction() as conn:
                 for user in users:
