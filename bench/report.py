@@ -231,8 +231,8 @@ async def run_one(
         if floor:
             runs["floor"] = []
         for round_number in range(rounds):
-            pair = [("report", "bot"), ("echo", "echo")] + ([("floor", "floor")] if floor else [])
-            for name, module in pair if round_number % 2 == 0 else pair[::-1]:
+            bots = [("report", "bot"), ("echo", "echo")] + ([("floor", "floor")] if floor else [])
+            for name, module in bots if round_number % 2 == 0 else bots[::-1]:
                 runs[name].append(await _measure(name, module, backend, url, users, total, report))
         results: dict[str, Any] = {}
         for name, measured in runs.items():

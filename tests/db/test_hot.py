@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -18,7 +19,7 @@ from db.models import Conversation
 from db.repos import conversations, offers, stats, units, updates
 from db.schema import conversations as conversations_table
 from db.schema import processed_updates
-from tests.conftest import PG_ADMIN_DSN, _create_pg_database, _drop_pg_database, pg_url
+from tests.conftest import PG_ADMIN_DSN, own_database
 
 _INSERT = Hot(
     processed_updates.insert().values(
@@ -145,12 +146,11 @@ async def test_a_kept_connection_that_died_fails_one_transaction_only(app: App) 
         assert (await conn.exec_driver_sql("SELECT 1")).scalar_one() == 1
 
 
-async def test_workers_starting_together_migrate_once() -> None:
+async def test_workers_starting_together_migrate_once(tmp_path: Path) -> None:
     """Every worker applies migrations at start; on one fresh PostgreSQL database, several
     starting at the same instant must all come up (one migrates, the others wait)."""
-    name = await _create_pg_database()
-    try:
-        databases = [Database(pg_url(name)) for _ in range(3)]
+    async with own_database("postgresql", tmp_path) as url:
+        databases = [Database(url) for _ in range(3)]
         try:
             await asyncio.gather(*(db.upgrade() for db in databases))
             async with databases[0].read() as conn:
@@ -158,8 +158,6 @@ async def test_workers_starting_together_migrate_once() -> None:
         finally:
             for db in databases:
                 await db.close()
-    finally:
-        await _drop_pg_database(name)
     assert "visits" in tables and "alembic_version" in tables
 
 
